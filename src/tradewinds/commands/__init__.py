@@ -1,0 +1,1 @@
+"""Subcommands of the `tradewinds` CLI, one module each."""

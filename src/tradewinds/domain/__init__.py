@@ -1,0 +1,1 @@
+"""Plain typed values shared by every component: candles, timeframes, markets, positions, messages."""

@@ -1,0 +1,58 @@
+"""Messages that travel between components over the bus (see docs/architecture.md for subjects).
+
+All are msgspec structs, encoded as msgpack by `tradewinds.bus.codec`.
+"""
+
+from __future__ import annotations
+
+import enum
+
+import msgspec
+
+from tradewinds.domain.candles import Candle
+
+
+class UpdateSource(enum.Enum):
+    """Where a candle update came from."""
+
+    LIVE = "live"  # a streamed update of the forming (or just-closed) candle
+    SNAPSHOT = "snapshot"  # part of the snapshot a stream sends on (re)subscribe
+    BACKFILL = "backfill"  # fetched over REST to fill a gap; always a closed candle
+
+
+class CloseReason(enum.Enum):
+    """Why the core considers a candle closed."""
+
+    NEXT_CANDLE = "next_candle"  # a candle with a later open time arrived for the market
+    TIMEOUT = "timeout"  # its period plus the grace time passed with no later candle
+    BACKFILL = "backfill"  # it came from history, so it was closed when fetched
+    ROLLUP = "rollup"  # a larger-timeframe candle completed by its last 1-minute candle
+
+
+class CandleUpdate(msgspec.Struct, frozen=True):
+    """Exchange adapter -> core: the latest state of one 1-minute candle of a market."""
+
+    exchange: str
+    symbol: str
+    candle: Candle
+    source: UpdateSource = UpdateSource.LIVE
+    received_ms: int = 0
+
+
+class ClosedCandle(msgspec.Struct, frozen=True):
+    """Core -> anyone: a candle that will not change any more, already stored."""
+
+    exchange: str
+    symbol: str
+    timeframe: str
+    candle: Candle
+    reason: CloseReason
+
+
+class BackfillRequest(msgspec.Struct, frozen=True):
+    """Core -> exchange adapter: please fetch closed 1-minute candles in [since_ms, until_ms]."""
+
+    exchange: str
+    symbol: str
+    since_ms: int
+    until_ms: int
