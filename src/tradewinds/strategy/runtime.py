@@ -1,0 +1,201 @@
+"""One LuaJIT state prepared for running strategies: the sandbox prelude plus the indicator bridge.
+
+Strategies read candles and indicator values straight from numpy buffers through LuaJIT's FFI, so
+each indicator is computed once per dataset (a whole history, or a live window) by numpy and the
+per-candle work stays inside Lua.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable, Mapping
+from importlib import resources
+from typing import Any
+
+import lupa.luajit21 as luajit
+import numpy as np
+import numpy.typing as npt
+
+from tradewinds.domain.candle_arrays import CandleArrays
+from tradewinds.strategy.errors import StrategySyntaxError, plain_message
+from tradewinds.strategy.indicators import INDICATORS, IndicatorParamError, validate_params
+from tradewinds.strategy.limits import Limits
+from tradewinds.strategy.source import normalize_source
+
+log = logging.getLogger(__name__)
+
+FloatArray = npt.NDArray[np.float64]
+ParamValue = float | int | str | bool
+
+PRICE_SERIES = ("time", "open", "high", "low", "close", "volume")
+_PRELUDE = resources.files("tradewinds.strategy").joinpath("sandbox.lua").read_text("utf-8")
+
+
+def _refuse_attribute(obj: object, name: object, is_setting: bool) -> str:
+    # Lua code never needs Python attributes; refusing them closes the path to __globals__.
+    raise AttributeError("Python attributes are not accessible from strategies")
+
+
+class Dataset:
+    """The candle columns and computed indicator outputs one runtime currently reads.
+
+    Series ids index `arrays`: 1-6 are the price columns, later ids are indicator outputs. The
+    arrays must stay alive while Lua holds pointers to them, which this object guarantees.
+    """
+
+    def __init__(self, candles: CandleArrays, on_compute: Callable[[bool], None] | None = None):
+        self.length = len(candles)
+        self.arrays: list[FloatArray] = [np.empty(0)]
+        self.first: list[int] = [0]
+        self.names: list[str] = [""]
+        for name in PRICE_SERIES:
+            column = np.ascontiguousarray(getattr(candles, name), dtype=np.float64)
+            self._add(column, name, 0)
+        self._on_compute = on_compute
+
+    def _add(self, values: FloatArray, name: str, first: int) -> int:
+        self.arrays.append(values)
+        self.first.append(first)
+        self.names.append(name)
+        return len(self.arrays) - 1
+
+    def address(self, series_id: int) -> int:
+        return int(self.arrays[series_id].ctypes.data)
+
+    def create_indicator(self, name: str, source_id: int, *raw: Any) -> tuple[Any, ...]:
+        """Called from Lua: compute `name` over the dataset; return per output (id, address,
+        description, first index), or (None, message) for a user mistake."""
+        if self._on_compute is not None:
+            self._on_compute(True)
+        try:
+            return self._create(name, int(source_id), raw)
+        except IndicatorParamError as exc:
+            return (None, str(exc))
+        except Exception as exc:  # a bug here must not show the strategy owner a traceback
+            log.exception("computing ta.%s failed", name)
+            return (None, f"ta.{name} could not be computed: {exc}")
+        finally:
+            if self._on_compute is not None:
+                self._on_compute(False)
+
+    def _create(self, name: str, source_id: int, raw: tuple[Any, ...]) -> tuple[Any, ...]:
+        spec = INDICATORS[name]
+        given = list(raw)
+        while given and given[-1] is None:
+            given.pop()
+        for value in given:
+            if value is not None and not isinstance(value, (int, float)):
+                raise IndicatorParamError(
+                    f"ta.{name}: parameters must be numbers, got {type(value).__name__} {value!r}"
+                )
+        params = validate_params(spec, given)
+        if spec.inputs == ("source",):
+            inputs = {"source": self.arrays[source_id]}
+            source_first = self.first[source_id]
+            default_source = spec.default_source or "close"
+            source_name = self.names[source_id]
+            described = spec.describe(params)
+            if source_name != default_source:
+                described = f"{described[:-1]}, {source_name})" if params else f"ta.{name}({source_name})"
+        else:
+            inputs = {col: self.arrays[1 + PRICE_SERIES.index(col)] for col in spec.inputs}
+            source_first = 0
+            described = spec.describe(params)
+        outputs = spec.compute(inputs, params)
+        result: list[Any] = []
+        for index, values in enumerate(outputs):
+            column = np.ascontiguousarray(values, dtype=np.float64)
+            first = source_first + spec.candles_needed_for(params, index) - 1
+            label = described if len(outputs) == 1 else f"{described}.{spec.outputs[index]}"
+            series_id = self._add(column, label, first)
+            result.extend((series_id, self.address(series_id), label, first))
+        return tuple(result)
+
+
+class StrategyRuntime:
+    """A LuaJIT state with the sandbox prelude loaded. Not thread-safe: one per thread/process."""
+
+    def __init__(self, limits: Limits | None = None, *, jit: bool = True) -> None:
+        self.limits = limits or Limits()
+        self.lua = luajit.LuaRuntime(
+            register_eval=False,
+            register_builtins=False,
+            unpack_returned_tuples=True,
+            attribute_filter=_refuse_attribute,
+            max_memory=0,
+        )
+        self.lua.execute("python = nil")
+        self.dataset: Dataset | None = None
+        prelude = self.lua.execute(f"return function(...) {_PRELUDE}\nend")
+        self.api = prelude(self._create_indicator, self._config_table())
+        if not jit:
+            # The time-limit hook never fires inside compiled traces.
+            self.api.jit_off()
+        self.reset_memory_limit()
+
+    def _config_table(self) -> Any:
+        limits = self.limits
+        indicators = [
+            self.lua.table_from(
+                {
+                    "name": spec.name,
+                    "default_source": spec.default_source
+                    if spec.inputs == ("source",)
+                    else None,
+                    "noutputs": len(spec.outputs),
+                }
+            )
+            for spec in INDICATORS.values()
+        ]
+        return self.lua.table_from(
+            {
+                "memory_bytes": limits.memory_bytes,
+                "memory_text": limits.memory_text,
+                "time_text": limits.time_text,
+                "pattern_budget": limits.pattern_budget,
+                "log_lines": limits.log_lines,
+                "logs_per_evaluation": limits.logs_per_evaluation,
+                "log_line_chars": limits.log_line_chars,
+                "hook_interval": limits.hook_interval,
+                "indicators": self.lua.table_from(indicators),
+            }
+        )
+
+    def reset_memory_limit(self) -> None:
+        """Allow the strategy `limits.memory_mb` on top of what the runtime holds now."""
+        self.api.collect()
+        self.lua.set_max_memory(self.lua.get_memory_used() + self.limits.memory_bytes, total=True)
+
+    def _create_indicator(self, name: str, source_id: int, *params: Any) -> tuple[Any, ...]:
+        if self.dataset is None:
+            return (None, "no candles loaded")
+        return self.dataset.create_indicator(name, source_id, *params)
+
+    def use(self, dataset: Dataset) -> None:
+        """Point the price series at `dataset` and forget indicators of the previous one."""
+        self.dataset = dataset
+        addresses = [dataset.address(i) for i in range(1, len(PRICE_SERIES) + 1)]
+        self.api.set_prices(dataset.length, *addresses)
+
+    def compile(self, source: str) -> Any:
+        """Compile a strategy into a Lua function, or raise StrategySyntaxError."""
+        try:
+            text = normalize_source(source)
+        except ValueError as exc:
+            raise StrategySyntaxError(str(exc)) from None
+        chunk, error = self.api.compile(text)
+        if chunk is False:
+            message, line = plain_message(str(error))
+            raise StrategySyntaxError(f"syntax error: {message}", line)
+        return chunk
+
+    def params_table(self, params: Mapping[str, ParamValue] | None) -> Any:
+        clean: dict[str, ParamValue] = {}
+        for key, value in (params or {}).items():
+            if isinstance(value, float) and not math.isfinite(value):
+                raise ValueError(f"parameter {key!r} must be a finite number, got {value}")
+            if not isinstance(value, (bool, int, float, str)):
+                raise ValueError(f"parameter {key!r} must be a number, string or boolean")
+            clean[str(key)] = value
+        return self.lua.table_from(clean)
