@@ -11,6 +11,7 @@ import talib
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.strategy.conftest import random_walk
 from tradewinds.domain.candle_arrays import CandleArrays
 from tradewinds.domain.candle_csv import read_candle_csv
 from tradewinds.strategy.indicators import (
@@ -18,7 +19,6 @@ from tradewinds.strategy.indicators import (
     IndicatorParamError,
     validate_params,
 )
-from tests.strategy.conftest import random_walk
 
 DATA = Path(__file__).parents[2] / "data"
 
@@ -144,7 +144,12 @@ def test_source_with_a_leading_nan_run(lead: int, seed: int) -> None:
 def test_vwap_against_a_reference_loop() -> None:
     candles = random_walk(300, seed=5)
     (got,) = INDICATORS["vwap"].compute(
-        {"high": candles.high, "low": candles.low, "close": candles.close, "volume": candles.volume},
+        {
+            "high": candles.high,
+            "low": candles.low,
+            "close": candles.close,
+            "volume": candles.volume,
+        },
         (20.0,),
     )
     typical = (candles.high + candles.low + candles.close) / 3
@@ -176,7 +181,19 @@ def test_parameter_errors_are_clear(name: str, args: list[float], message: str) 
 
 def test_required_indicators_exist() -> None:
     required = {
-        "sma", "ema", "wma", "rsi", "macd", "bollinger", "atr", "stoch", "obv", "vwap",
-        "stddev", "roc", "highest", "lowest",
+        "sma",
+        "ema",
+        "wma",
+        "rsi",
+        "macd",
+        "bollinger",
+        "atr",
+        "stoch",
+        "obv",
+        "vwap",
+        "stddev",
+        "roc",
+        "highest",
+        "lowest",
     }
     assert required <= set(INDICATORS)

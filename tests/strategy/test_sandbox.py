@@ -71,9 +71,7 @@ def test_dangerous_globals_are_absent(evaluator: LiveEvaluator, window: CandleAr
         "getmetatable(math)",
     ],
 )
-def test_escape_hatches_are_closed(
-    evaluator: LiveEvaluator, window: CandleArrays, expression: str
-) -> None:
+def test_escape_hatches_are_closed(evaluator: LiveEvaluator, window: CandleArrays, expression: str) -> None:
     result = evaluate_one(evaluator, window, f'if not {expression} then return "long" end return "short"')
     assert result.target is not None and result.target.value == "long"  # type: ignore[attr-defined]
 
@@ -99,7 +97,9 @@ def test_shared_tables_cannot_be_changed(
         assert result.outcome is Outcome.ERROR, result  # type: ignore[attr-defined]
         assert fragment in result.message  # type: ignore[attr-defined]
     # and the library still works for the next strategy
-    after = evaluate_one(evaluator, window, 'if math.floor(2.5) == 2 and ("a"):upper() == "A" then return "long" end')
+    after = evaluate_one(
+        evaluator, window, 'if math.floor(2.5) == 2 and ("a"):upper() == "A" then return "long" end'
+    )
     assert after.target is not None  # type: ignore[attr-defined]
 
 
@@ -120,7 +120,11 @@ HOSTILE = {
     "infinite loop": ("while true do end", Outcome.TIMEOUT, "time limit of 50 ms"),
     "memory": ("local t={} for i=1,1e9 do t[i]=i end", Outcome.MEMORY, "memory limit of 32 MiB"),
     "huge string": ('return string.rep("x", 1e10)', Outcome.ERROR, "memory limit"),
-    "recursion": ("local function f() return 1 + f() end return f()", Outcome.ERROR, "stack overflow"),
+    "recursion": (
+        "local function f() return 1 + f() end return f()",
+        Outcome.ERROR,
+        "stack overflow",
+    ),
     "pattern": (
         "return ('a'):rep(800):find(('.-'):rep(3)..'b')",
         Outcome.ERROR,
@@ -131,7 +135,11 @@ HOSTILE = {
         Outcome.TIMEOUT,
         "time limit",
     ),
-    "error object": ("error(setmetatable({}, {__tostring = function() while true do end end}))", Outcome.ERROR, "table value"),
+    "error object": (
+        "error(setmetatable({}, {__tostring = function() while true do end end}))",
+        Outcome.ERROR,
+        "table value",
+    ),
 }
 
 
@@ -174,9 +182,7 @@ def test_hundreds_of_hostile_then_a_thousand_normal(window: CandleArrays) -> Non
     results = evaluator.evaluate(window, ids)
     assert all(r.outcome is not Outcome.DECIDED for r in results)
     normal = [
-        evaluator.add_strategy(
-            f"if close() > close({k % 5 + 1}) then return 'long' else return 'short' end"
-        )
+        evaluator.add_strategy(f"if close() > close({k % 5 + 1}) then return 'long' else return 'short' end")
         for k in range(1000)
     ]
     decided = evaluator.evaluate(window, normal)

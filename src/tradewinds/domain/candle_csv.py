@@ -39,7 +39,7 @@ def read_candle_csv(source: Path | str | TextIO, name: str | None = None) -> Can
         except UnicodeDecodeError as exc:
             raise CandleCsvError(f"{label}: not a UTF-8 text file ({exc.reason})") from None
     else:
-        label = name or getattr(source, "name", "<stream>")
+        label = name or str(getattr(source, "name", "<stream>"))
         text = source.read()
     return parse_candle_csv(text, label)
 
@@ -64,7 +64,9 @@ def parse_candle_csv(text: str, label: str = "<csv>") -> CandleArrays:
         if len(row) < 6:
             raise CandleCsvError(f"{where}: expected 6 columns, found {len(row)}")
         time_ms = _parse_time(row[0], where)
-        o, h, lo, c, v = (_parse_number(cell, col, where) for cell, col in zip(row[1:6], HEADER[1:]))
+        o, h, lo, c, v = (
+            _parse_number(cell, col, where) for cell, col in zip(row[1:6], HEADER[1:], strict=True)
+        )
         _check_candle(time_ms, o, h, lo, c, v, where)
         if time_ms <= previous:
             problem = "repeats" if time_ms == previous else "is earlier than"
@@ -127,8 +129,6 @@ def _check_candle(t: int, o: float, h: float, lo: float, c: float, v: float, whe
     if v < 0:
         raise CandleCsvError(f"{where}: volume {v} is negative")
     if h < max(o, c, lo) or lo > min(o, c):
-        raise CandleCsvError(
-            f"{where}: high {h} / low {lo} do not contain open {o} and close {c}"
-        )
+        raise CandleCsvError(f"{where}: high {h} / low {lo} do not contain open {o} and close {c}")
     if t < 0:
         raise CandleCsvError(f"{where}: timestamp {t} is before 1970")

@@ -31,9 +31,7 @@ class StrategyLimitExceeded(StrategyError):
 class StrategyRuntimeError(StrategyError):
     """A strategy failed while deciding at one candle of a history run."""
 
-    def __init__(
-        self, message: str, candle_index: int, candle_time_ms: int, line: int | None = None
-    ) -> None:
+    def __init__(self, message: str, candle_index: int, candle_time_ms: int, line: int | None = None) -> None:
         super().__init__(message, line)
         self.candle_index = candle_index
         self.candle_time_ms = candle_time_ms

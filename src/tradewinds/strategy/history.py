@@ -175,7 +175,12 @@ def _supervise(pid: int, read_fd: int, shared: mmap.mmap, limits: Limits) -> dic
                 "message": f"the strategy process died ({signal.Signals(os.WTERMSIG(status)).name})",
                 "index": int(header[0]),
             }
-        return {"ok": False, "kind": "died", "message": "the strategy process exited", "index": None}
+        return {
+            "ok": False,
+            "kind": "died",
+            "message": "the strategy process exited",
+            "index": None,
+        }
     (size,) = struct.unpack("<Q", raw[:8])
     payload: dict[str, Any] = pickle.loads(raw[8 : 8 + size])
     return payload

@@ -405,7 +405,9 @@ def _period(default: float | None = None, minimum: float = 1) -> Param:
     return Param("period", default, minimum)
 
 
-def _single(name: str, fn: Compute, period: Param, needed: Callable[[int], int], source: str = "close") -> IndicatorSpec:
+def _single(
+    name: str, fn: Compute, period: Param, needed: Callable[[int], int], source: str = "close"
+) -> IndicatorSpec:
     return IndicatorSpec(
         name, (period,), ("source",), source, ("value",), fn, lambda p, _k: needed(int(p[0]))
     )
@@ -463,7 +465,12 @@ _SPECS: tuple[IndicatorSpec, ...] = (
     ),
     IndicatorSpec("obv", (), ("close", "volume"), None, ("value",), obv, lambda p, _k: 1),
     IndicatorSpec(
-        "vwap", (_period(),), ("high", "low", "close", "volume"), None, ("value",), vwap,
+        "vwap",
+        (_period(),),
+        ("high", "low", "close", "volume"),
+        None,
+        ("value",),
+        vwap,
         lambda p, _k: int(p[0]),
     ),
     IndicatorSpec("cci", (_period(20, 2),), _HLC, None, ("value",), cci, lambda p, _k: int(p[0])),

@@ -140,9 +140,7 @@ class StrategyRuntime:
             self.lua.table_from(
                 {
                     "name": spec.name,
-                    "default_source": spec.default_source
-                    if spec.inputs == ("source",)
-                    else None,
+                    "default_source": spec.default_source if spec.inputs == ("source",) else None,
                     "noutputs": len(spec.outputs),
                 }
             )

@@ -1,0 +1,90 @@
+"""How a backtest is shown: a text summary, one JSON object, and a CSV of fills."""
+
+from __future__ import annotations
+
+import csv
+import json
+from dataclasses import asdict
+from datetime import UTC, datetime
+from typing import TextIO
+
+from tradewinds.backtest.metrics import Metrics
+from tradewinds.backtest.portfolio import FillTable
+
+JSON_KEYS = (
+    "final_equity",
+    "total_return",
+    "buy_hold_return",
+    "trades",
+    "win_rate",
+    "max_drawdown",
+    "sharpe",
+    "exposure",
+    "warmup_candles",
+)
+
+
+def metrics_json(metrics: Metrics) -> str:
+    values = asdict(metrics)
+    return json.dumps({key: values[key] for key in JSON_KEYS})
+
+
+def iso(time_ms: int) -> str:
+    return datetime.fromtimestamp(time_ms / 1000, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def render_text(
+    metrics: Metrics,
+    *,
+    strategy: str,
+    first_ms: int,
+    last_ms: int,
+    candles: int,
+    timeframe: str,
+    cash: float,
+    fee: float,
+    fill: str,
+    warmup_message: str | None,
+) -> str:
+    rows = [
+        ("Strategy", strategy),
+        ("Period", f"{iso(first_ms)} .. {iso(last_ms)}"),
+        ("Candles", f"{candles:,} ({timeframe})"),
+        ("Fee / fill", f"{fee:.4%} at {fill}"),
+        ("Starting cash", f"{cash:,.2f}"),
+        ("Final equity", f"{metrics.final_equity:,.2f}"),
+        ("Total return", f"{metrics.total_return:+.2%}"),
+        ("Buy and hold", f"{metrics.buy_hold_return:+.2%}"),
+        ("Trades (fills)", f"{metrics.trades}"),
+        ("Win rate", f"{metrics.win_rate:.2%}"),
+        ("Max drawdown", f"{metrics.max_drawdown:.2%}"),
+        ("Sharpe (annual)", f"{metrics.sharpe:.2f}"),
+        ("Exposure", f"{metrics.exposure:.2%}"),
+        (
+            "Warm-up candles",
+            f"{metrics.warmup_candles}" + (f" ({warmup_message})" if warmup_message else ""),
+        ),
+    ]
+    width = max(len(label) for label, _ in rows)
+    rule = "-" * (width + 2 + max(len(value) for _, value in rows))
+    lines = ["BACKTEST", rule]
+    lines += [f"{label:<{width}}  {value}" for label, value in rows]
+    lines.append(rule)
+    return "\n".join(lines)
+
+
+def write_fills_csv(fills: FillTable, out: TextIO) -> None:
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(("time", "side", "price", "units", "fee", "cash_after", "units_after"))
+    for f in fills.rows():
+        writer.writerow(
+            (
+                iso(f.time_ms),
+                f.side,
+                repr(f.price),
+                repr(f.units),
+                repr(f.fee),
+                repr(f.cash_after),
+                repr(f.units_after),
+            )
+        )

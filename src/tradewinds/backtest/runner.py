@@ -1,0 +1,62 @@
+"""A whole backtest: candles (optionally rolled up) -> decisions -> account -> metrics."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+from tradewinds.backtest.metrics import Metrics, compute_metrics
+from tradewinds.backtest.portfolio import Account, FillPrice, simulate
+from tradewinds.domain.candle_arrays import CandleArrays
+from tradewinds.domain.resample import resample_candles
+from tradewinds.domain.timeframes import Timeframe
+from tradewinds.strategy import HistoryRun, Limits, run_over_history
+from tradewinds.strategy.runtime import ParamValue
+
+
+@dataclass(frozen=True)
+class BacktestResult:
+    candles: CandleArrays
+    run: HistoryRun
+    account: Account
+    metrics: Metrics
+
+
+def candle_spacing_ms(candles: CandleArrays) -> int:
+    """The series' timeframe as its smallest gap between candles (gaps are missing candles)."""
+    if len(candles) < 2:
+        return 0
+    return int(np.min(np.diff(candles.time)))
+
+
+def roll_up(candles: CandleArrays, timeframe: Timeframe) -> CandleArrays:
+    spacing = candle_spacing_ms(candles)
+    if spacing and (timeframe.ms < spacing or timeframe.ms % spacing):
+        raise ValueError(
+            f"cannot make {timeframe.value} candles from candles {spacing // 60000} minutes apart"
+        )
+    return resample_candles(candles, timeframe)
+
+
+def run_backtest(
+    source: str,
+    candles: CandleArrays,
+    *,
+    params: Mapping[str, ParamValue] | None = None,
+    cash: float = 10_000.0,
+    fee: float = 0.001,
+    fill: FillPrice = FillPrice.CLOSE,
+    timeframe: Timeframe | None = None,
+    limits: Limits | None = None,
+    name: str = "strategy",
+) -> BacktestResult:
+    if timeframe is not None:
+        candles = roll_up(candles, timeframe)
+    if len(candles) == 0:
+        raise ValueError("no candles to backtest on")
+    run = run_over_history(source, candles, params, limits, name)
+    account = simulate(candles, run.decisions, cash, fee, fill)
+    metrics = compute_metrics(candles, account, cash, fee, run.warmup_candles)
+    return BacktestResult(candles, run, account, metrics)

@@ -1,0 +1,49 @@
+"""`tradewinds check`: validate a strategy and dry-run it on bundled sample candles."""
+
+from __future__ import annotations
+
+import argparse
+from importlib import resources
+from typing import Any
+
+import numpy as np
+
+from tradewinds.commands._common import CommandError, fail, parse_params, read_strategy
+from tradewinds.domain.candle_csv import parse_candle_csv
+from tradewinds.strategy import StrategyError, check_strategy, run_over_history
+
+SAMPLE = "sample_candles.csv"  # 733 real hourly Bitfinex BTC/USD candles, October 2013
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "check",
+        help="validate a strategy (syntax, sandbox, a dry run)",
+        description="Check a Lua strategy: compile it in the sandbox, then run it on sample candles.",
+    )
+    parser.add_argument("strategy", help="the strategy's Lua file")
+    parser.add_argument("--param", action="append", metavar="NAME=VALUE", help="strategy parameter")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        source = read_strategy(args.strategy)
+        params = parse_params(args.param)
+        check_strategy(source)
+        text = resources.files("tradewinds.strategy").joinpath(SAMPLE).read_text("utf-8")
+        candles = parse_candle_csv(text, SAMPLE)
+        result = run_over_history(source, candles, params)
+    except CommandError as exc:
+        return fail(str(exc))
+    except StrategyError as exc:
+        return fail(f"{args.strategy}: {exc}", status=1)
+    counts = {value: int(np.sum(result.decisions == value)) for value in (1, -1, 0)}
+    print(
+        f"ok: {args.strategy} ran on {len(candles)} sample candles: "
+        f"{counts[1]} long, {counts[-1]} short, {counts[0]} keep"
+        f" ({result.warmup_candles} warming up)"
+    )
+    if result.warmup_message:
+        print(f"  last warm-up: {result.warmup_message}")
+    return 0
