@@ -1,21 +1,26 @@
 """Run a strategy at every candle of a history: the decision series a backtest trades on.
 
 The strategy runs JIT-compiled for speed, where Lua's instruction hook cannot fire. So the run
-happens in a forked child process that reports its progress (the candle index) through shared
+happens in a forked worker process that reports its progress (the candle index) through shared
 memory, and this process kills it when one candle's decision takes longer than the time limit.
 """
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import mmap
 import os
 import pickle
 import select
 import signal
 import struct
+import tempfile
+import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -31,7 +36,7 @@ from tradewinds.strategy.errors import (
 from tradewinds.strategy.limits import Limits
 from tradewinds.strategy.runtime import Dataset, ParamValue, StrategyRuntime
 
-# Shared memory layout: int64 candle index, int64 "computing an indicator" flag, then decisions.
+# The control block: int64 candle index being decided, int64 "computing an indicator" flag.
 _HEADER = 16
 _POLL_S = 0.005
 # A candle may take this multiple of the time limit before the child is killed (the issue allows
@@ -73,41 +78,197 @@ def run_over_history(
     n = len(candles)
     if n == 0:
         return HistoryRun(np.zeros(0, dtype=np.int8), 0, None, [])
-    shared = mmap.mmap(-1, _HEADER + n)
-    # -1: the child has not reached the first candle yet (start-up does not count as a candle).
-    np.frombuffer(shared, dtype=np.int64, count=1)[0] = -1
-    read_fd, write_fd = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # pragma: no cover - runs in the child, reported through the pipe
-        os.close(read_fd)
-        _child(source, candles, params, limits, shared, write_fd)
-    os.close(write_fd)
-    try:
-        payload = _supervise(pid, read_fd, shared, limits)
-        decisions = np.frombuffer(shared, dtype=np.int8, count=n, offset=_HEADER).copy()
-    finally:
-        os.close(read_fd)
-        shared.close()
+    with _worker_lock:
+        global _worker
+        if _worker is None or not _worker.alive():
+            _worker = _HistoryWorker()
+        payload, decisions = _worker.run(source, candles, dict(params or {}), limits)
+        if payload.get("killed"):
+            _worker = None
     return _result(payload, decisions, candles, limits)
 
 
-def _child(
-    source: str,
-    candles: CandleArrays,
-    params: Mapping[str, ParamValue] | None,
-    limits: Limits,
-    shared: mmap.mmap,
-    write_fd: int,
-) -> None:  # pragma: no cover - runs in the child
+class _SharedBuffer:
+    """A file in shared memory that the parent creates and the worker opens by path.
+
+    (multiprocessing.shared_memory's resource tracker would unlink the segment when a worker
+    that attached to it is killed, so plain files are used instead.)
+    """
+
+    def __init__(self, path: Path, size: int, create: bool) -> None:
+        self.path, self.size = path, size
+        flags = os.O_RDWR | (os.O_CREAT | os.O_EXCL if create else 0)
+        fd = os.open(path, flags, 0o600)
+        try:
+            if create:
+                os.ftruncate(fd, size)
+            self.map = mmap.mmap(fd, size)
+        finally:
+            os.close(fd)
+
+    @classmethod
+    def create(cls, size: int) -> _SharedBuffer:
+        folder = Path("/dev/shm") if Path("/dev/shm").is_dir() else Path(tempfile.gettempdir())
+        name = f"tradewinds-history-{os.getpid()}-{time.monotonic_ns()}"
+        return cls(folder / name, size, create=True)
+
+    def close(self, unlink: bool = False) -> None:
+        with contextlib.suppress(BufferError):
+            self.map.close()
+        if unlink:
+            with contextlib.suppress(FileNotFoundError):
+                self.path.unlink()
+
+
+class _HistoryWorker:
+    """A child process, kept warm between runs, that runs strategies over histories.
+
+    Candles and decisions travel through shared memory; the control block (candle index being
+    decided, "computing an indicator" flag) is an anonymous shared mapping made before the fork.
+    Keeping the child alive matters: its heap is warm, so later runs skip the page faults a fresh
+    fork pays on every array it allocates.
+    """
+
+    def __init__(self) -> None:
+        self.control = mmap.mmap(-1, _HEADER)
+        self.header = np.frombuffer(self.control, dtype=np.int64, count=2)
+        self.data: _SharedBuffer | None = None
+        job_read, self.job_write = os.pipe()
+        self.result_read, result_write = os.pipe()
+        self.pid = os.fork()
+        if self.pid == 0:  # pragma: no cover - the child never returns
+            os.close(self.job_write)
+            os.close(self.result_read)
+            _serve(job_read, result_write, self.header)
+        os.close(job_read)
+        os.close(result_write)
+
+    def alive(self) -> bool:
+        try:
+            pid, _ = os.waitpid(self.pid, os.WNOHANG)
+        except ChildProcessError:
+            return False
+        return pid == 0
+
+    def _buffer(self, n: int) -> _SharedBuffer:
+        needed = n * (6 * 8 + 1)
+        if self.data is None or self.data.size < needed:
+            if self.data is not None:
+                self.data.close(unlink=True)
+            self.data = _SharedBuffer.create(max(needed, 1 << 20))
+        return self.data
+
+    def run(
+        self, source: str, candles: CandleArrays, params: dict[str, ParamValue], limits: Limits
+    ) -> tuple[dict[str, Any], npt.NDArray[np.int8]]:
+        n = len(candles)
+        data = self._buffer(n)
+        columns, decisions = _views(data, n)
+        for target, column in zip(columns, _columns(candles), strict=True):
+            target[:] = column
+        self.header[:] = (-1, 0)
+        _send(self.job_write, (str(data.path), data.size, n, source, params, limits))
+        payload = _supervise(self.pid, self.result_read, self.header, limits)
+        result = decisions.copy()
+        if payload.get("killed"):
+            self.close()
+        return payload, result
+
+    def close(self) -> None:
+        for fd in (self.job_write, self.result_read):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        with contextlib.suppress(ProcessLookupError, ChildProcessError):
+            os.kill(self.pid, signal.SIGKILL)
+            os.waitpid(self.pid, 0)
+        if self.data is not None:
+            self.data.close(unlink=True)
+            self.data = None
+
+
+_worker: _HistoryWorker | None = None
+_worker_lock = threading.Lock()
+
+
+@atexit.register
+def _stop_worker() -> None:
+    if _worker is not None:
+        _worker.close()
+
+
+def _columns(candles: CandleArrays) -> tuple[npt.NDArray[Any], ...]:
+    return (candles.time, candles.open, candles.high, candles.low, candles.close, candles.volume)
+
+
+def _views(data: _SharedBuffer, n: int) -> tuple[tuple[npt.NDArray[Any], ...], npt.NDArray[np.int8]]:
+    """Candle columns (time as int64, the rest float64) and the decision array in `data`."""
+    buf = data.map
+    columns = tuple(
+        np.ndarray((n,), dtype=np.int64 if k == 0 else np.float64, buffer=buf, offset=k * n * 8)
+        for k in range(6)
+    )
+    decisions = np.ndarray((n,), dtype=np.int8, buffer=buf, offset=6 * n * 8)
+    return columns, decisions
+
+
+def _send(fd: int, message: object) -> None:
+    data = pickle.dumps(message)
+    view = memoryview(struct.pack("<Q", len(data)) + data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def _receive(fd: int) -> Any:
+    """One length-prefixed pickle from `fd`, or None at end of file."""
+    raw = b""
+    while len(raw) < 8:
+        chunk = os.read(fd, 8 - len(raw))
+        if not chunk:
+            return None
+        raw += chunk
+    (size,) = struct.unpack("<Q", raw)
+    body = bytearray()
+    while len(body) < size:
+        chunk = os.read(fd, min(size - len(body), 1 << 20))
+        if not chunk:
+            return None
+        body += chunk
+    return pickle.loads(bytes(body))
+
+
+def _serve(job_fd: int, result_fd: int, header: npt.NDArray[np.int64]) -> None:  # pragma: no cover
+    """The worker's loop: one job in, one payload out, until the parent closes the pipe."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    attached: dict[str, _SharedBuffer] = {}
     status = 0
     try:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        header = np.frombuffer(shared, dtype=np.int64, count=2, offset=0)
-        decisions = np.frombuffer(shared, dtype=np.int8, count=len(candles), offset=_HEADER)
+        while (job := _receive(job_fd)) is not None:
+            path, size, n, source, params, limits = job
+            if path not in attached:
+                for old in attached.values():
+                    old.close()
+                attached = {path: _SharedBuffer(Path(path), size, create=False)}
+            columns, decisions = _views(attached[path], n)
+            candles = CandleArrays(*columns)
+            _send(result_fd, _run_job(source, candles, params, limits, decisions, header))
+    except BaseException:
+        status = 1
+    finally:
+        os._exit(status)
 
-        def computing(busy: bool) -> None:
-            header[1] = 1 if busy else 0
 
+def _run_job(
+    source: str,
+    candles: CandleArrays,
+    params: Mapping[str, ParamValue],
+    limits: Limits,
+    decisions: npt.NDArray[np.int8],
+    header: npt.NDArray[np.int64],
+) -> dict[str, Any]:  # pragma: no cover - runs in the worker
+    def computing(busy: bool) -> None:
+        header[1] = 1 if busy else 0
+
+    try:
         runtime = StrategyRuntime(limits, jit=True)
         runtime.use(Dataset(candles, on_compute=computing))
         chunk = runtime.compile(source)
@@ -116,7 +277,7 @@ def _child(
         result = runtime.api.run_history(
             chunk, len(candles), decisions.ctypes.data, header.ctypes.data, table
         )
-        payload: dict[str, Any] = {
+        return {
             "ok": bool(result["ok"]),
             "kind": result["kind"],
             "message": result["message"],
@@ -126,37 +287,26 @@ def _child(
             "logs": [(int(entry[1]), str(entry[2])) for entry in result["logs"].values()],
         }
     except MemoryError:
-        payload = {"ok": False, "kind": "memory", "message": None, "index": None}
+        return {"ok": False, "kind": "memory", "message": None, "index": None}
     except StrategyError as exc:
-        payload = {"ok": False, "kind": "error", "message": exc.message, "index": None}
-    except BaseException as exc:
-        payload = {"ok": False, "kind": "internal", "message": repr(exc), "index": None}
-        status = 1
-    try:
-        data = pickle.dumps(payload)
-        view = memoryview(struct.pack("<Q", len(data)) + data)
-        while view:
-            written = os.write(write_fd, view)
-            view = view[written:]
-    finally:
-        os._exit(status)
+        return {"ok": False, "kind": "error", "message": exc.message, "index": None}
+    except Exception as exc:
+        return {"ok": False, "kind": "internal", "message": repr(exc), "index": None}
 
 
-def _supervise(pid: int, read_fd: int, shared: mmap.mmap, limits: Limits) -> dict[str, Any]:
-    """Collect the child's report, killing it if one candle overruns the time limit."""
-    header = np.frombuffer(shared, dtype=np.int64, count=2, offset=0)
-    chunks: list[bytes] = []
+def _supervise(pid: int, result_fd: int, header: npt.NDArray[np.int64], limits: Limits) -> dict[str, Any]:
+    """Wait for the worker's payload, killing it if one candle overruns the time limit."""
     last_index = -1
     last_change = time.monotonic()
     allowed = limits.time_ms * _KILL_FACTOR / 1000.0
     while True:
-        ready, _, _ = select.select([read_fd], [], [], _POLL_S)
+        ready, _, _ = select.select([result_fd], [], [], _POLL_S)
         if ready:
-            data = os.read(read_fd, 1 << 20)
-            if not data:
-                break
-            chunks.append(data)
-            continue
+            payload = _receive(result_fd)
+            if payload is not None:
+                result: dict[str, Any] = payload
+                return result
+            return _died(pid, header)
         now = time.monotonic()
         index, computing = int(header[0]), int(header[1])
         if index != last_index or computing or index < 0:
@@ -165,25 +315,19 @@ def _supervise(pid: int, read_fd: int, shared: mmap.mmap, limits: Limits) -> dic
             os.kill(pid, signal.SIGKILL)
             os.waitpid(pid, 0)
             return {"ok": False, "kind": "timeout", "message": None, "index": index, "killed": True}
+
+
+def _died(pid: int, header: npt.NDArray[np.int64]) -> dict[str, Any]:
     _, status = os.waitpid(pid, 0)
-    raw = b"".join(chunks)
-    if len(raw) < 8:
-        if os.WIFSIGNALED(status):
-            return {
-                "ok": False,
-                "kind": "died",
-                "message": f"the strategy process died ({signal.Signals(os.WTERMSIG(status)).name})",
-                "index": int(header[0]),
-            }
-        return {
-            "ok": False,
-            "kind": "died",
-            "message": "the strategy process exited",
-            "index": None,
-        }
-    (size,) = struct.unpack("<Q", raw[:8])
-    payload: dict[str, Any] = pickle.loads(raw[8 : 8 + size])
-    return payload
+    how = f"({signal.Signals(os.WTERMSIG(status)).name})" if os.WIFSIGNALED(status) else "(it exited)"
+    index = int(header[0])
+    return {
+        "ok": False,
+        "kind": "died",
+        "message": f"the strategy process died {how}",
+        "index": index if index >= 0 else None,
+        "killed": True,
+    }
 
 
 def _result(
