@@ -128,3 +128,12 @@ def test_check_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> No
     runtime.write_text("return 'sideways'")
     assert main(["check", str(runtime)]) == 1
     assert 'returned "sideways"' in capsys.readouterr().err
+
+
+def test_limits_are_configurable(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    strategy = tmp_path / "slow.lua"
+    strategy.write_text("local x = 0 for i = 1, 1e9 do x = x + i % 7 end return 'long'")
+    assert main(["check", str(strategy), "--time-limit", "20"]) == 1
+    assert "time limit of 20 ms exceeded" in capsys.readouterr().err
+    assert main(["check", str(strategy), "--time-limit", "0"]) == 2
+    assert "time limit must be positive" in capsys.readouterr().err

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
+from tradewinds.strategy.limits import Limits
 from tradewinds.strategy.runtime import ParamValue
 
 
@@ -46,3 +48,28 @@ def parse_params(items: list[str] | None) -> dict[str, ParamValue]:
 def fail(message: str, status: int = 2) -> int:
     print(f"error: {message}", file=sys.stderr)
     return status
+
+
+def add_limit_options(parser: Any) -> None:
+    defaults = Limits()
+    parser.add_argument(
+        "--time-limit",
+        type=float,
+        default=defaults.time_ms,
+        metavar="MS",
+        help=f"time a strategy may take per candle (default {defaults.time_ms:g} ms)",
+    )
+    parser.add_argument(
+        "--memory-limit",
+        type=float,
+        default=defaults.memory_mb,
+        metavar="MIB",
+        help=f"memory a strategy may use per candle (default {defaults.memory_mb:g} MiB)",
+    )
+
+
+def limits_from(args: Any) -> Limits:
+    try:
+        return Limits(time_ms=args.time_limit, memory_mb=args.memory_limit)
+    except ValueError as exc:
+        raise CommandError(str(exc)) from None

@@ -10,7 +10,14 @@ from typing import Any
 from tradewinds.backtest.portfolio import FillPrice
 from tradewinds.backtest.report import metrics_json, render_text, write_fills_csv
 from tradewinds.backtest.runner import candle_spacing_ms, run_backtest
-from tradewinds.commands._common import CommandError, fail, parse_params, read_strategy
+from tradewinds.commands._common import (
+    CommandError,
+    add_limit_options,
+    fail,
+    limits_from,
+    parse_params,
+    read_strategy,
+)
 from tradewinds.domain.candle_csv import CandleCsvError, read_candle_csv
 from tradewinds.domain.timeframes import Timeframe
 from tradewinds.strategy import StrategyError
@@ -43,6 +50,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--param", action="append", metavar="NAME=VALUE", help="strategy parameter")
     parser.add_argument("--json", action="store_true", help="print the report as one JSON object")
     parser.add_argument("--trades", metavar="FILE.csv", help="write every fill to this CSV file")
+    add_limit_options(parser)
     parser.set_defaults(func=run)
 
 
@@ -60,6 +68,7 @@ def run(args: argparse.Namespace) -> int:
             fee=args.fee,
             fill=FillPrice(args.fill),
             timeframe=timeframe,
+            limits=limits_from(args),
             name=Path(args.strategy).name,
         )
         if args.trades:

@@ -8,7 +8,14 @@ from typing import Any
 
 import numpy as np
 
-from tradewinds.commands._common import CommandError, fail, parse_params, read_strategy
+from tradewinds.commands._common import (
+    CommandError,
+    add_limit_options,
+    fail,
+    limits_from,
+    parse_params,
+    read_strategy,
+)
 from tradewinds.domain.candle_csv import parse_candle_csv
 from tradewinds.strategy import StrategyError, check_strategy, run_over_history
 
@@ -23,6 +30,7 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("strategy", help="the strategy's Lua file")
     parser.add_argument("--param", action="append", metavar="NAME=VALUE", help="strategy parameter")
+    add_limit_options(parser)
     parser.set_defaults(func=run)
 
 
@@ -33,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
         check_strategy(source)
         text = resources.files("tradewinds.strategy").joinpath(SAMPLE).read_text("utf-8")
         candles = parse_candle_csv(text, SAMPLE)
-        result = run_over_history(source, candles, params)
+        result = run_over_history(source, candles, params, limits_from(args))
     except CommandError as exc:
         return fail(str(exc))
     except StrategyError as exc:
