@@ -638,8 +638,6 @@ return {
   set_prices = set_prices,
   run_history = run_history,
   live = live,
-  memory_used_kb = function() return collectgarbage("count") end,
   collect = function() collectgarbage() end,
   jit_off = function() jit.off() end,
-  jit_flush = function() jit.flush() end,
 }
