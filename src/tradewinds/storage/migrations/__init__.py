@@ -1,0 +1,1 @@
+"""Alembic migrations for the Tradewinds schema; run them with `tradewinds db upgrade`."""

@@ -1,0 +1,1 @@
+"""One module per schema revision, named `v<revision>_<slug>.py` (`tradewinds db revision` writes them)."""
