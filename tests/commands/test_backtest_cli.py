@@ -137,3 +137,37 @@ def test_limits_are_configurable(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert "time limit of 20 ms exceeded" in capsys.readouterr().err
     assert main(["check", str(strategy), "--time-limit", "0"]) == 2
     assert "time limit must be positive" in capsys.readouterr().err
+
+
+def test_backtest_from_stored_candles(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    database = f"sqlite:///{tmp_path / 'tw.db'}"
+    minutes = ROOT / "data" / "coinbase_BTCUSD_1m_2018-04-04_06.csv"
+    assert main(["db", "upgrade", "--database", database]) == 0
+    common = ["--exchange", "coinbase", "--symbol", "BTC/USD", "--database", database]
+    assert main(["data", "import", str(minutes), *common, "--timeframe", "1m"]) == 0
+    capsys.readouterr()
+    # 15m is not stored: it is rolled up from the stored 1m series, as from the CSV file
+    assert main(["backtest", str(EXAMPLE), *common, "--timeframe", "15m", "--json"]) == 0
+    stored = json.loads(capsys.readouterr().out)
+    assert main(["backtest", str(EXAMPLE), "--candles", str(minutes), "--timeframe", "15m", "--json"]) == 0
+    assert stored == json.loads(capsys.readouterr().out)
+    ranged = [*common, "--timeframe", "1m", "--since", "2018-04-05", "--until", "2018-04-05T06:00:00Z"]
+    assert main(["backtest", str(EXAMPLE), *ranged, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["warmup_candles"] == 9
+    assert (
+        main(
+            [
+                "backtest",
+                str(EXAMPLE),
+                *common[:2],
+                "--symbol",
+                "ETH/USD",
+                "--database",
+                database,
+                "--timeframe",
+                "1h",
+            ]
+        )
+        == 2
+    )
+    assert "no 1h candles stored for coinbase ETH/USD" in capsys.readouterr().err
