@@ -56,3 +56,18 @@ class BackfillRequest(msgspec.Struct, frozen=True):
     symbol: str
     since_ms: int
     until_ms: int
+
+
+class BackfillResult(msgspec.Struct, frozen=True):
+    """Exchange adapter -> core: the reply to a BackfillRequest (same market and range).
+
+    Sent after the fetched candles were published as BACKFILL updates: `count` of them (0 is a
+    valid answer: no trades in the range). `error` says why the fetch failed, if it did.
+    """
+
+    exchange: str
+    symbol: str
+    since_ms: int
+    until_ms: int
+    count: int = 0
+    error: str | None = None

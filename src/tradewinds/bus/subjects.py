@@ -1,0 +1,63 @@
+"""Every NATS subject Tradewinds uses, in one place (docs/architecture.md lists them too).
+
+A subject token may not contain `.`, `*`, `>` or white space. Exchange ids and timeframes never do;
+a symbol may (`BTC/USD` may not, but some venues have dotted ids), so `symbol_token` replaces
+them. Messages always carry the real symbol: the subject is for routing and filtering only.
+"""
+
+from __future__ import annotations
+
+from tradewinds.domain.timeframes import Timeframe
+
+PREFIX = "tw"
+
+# JetStream stream that keeps closed candles, so a subscriber that was away can catch up.
+CANDLES_STREAM = "CANDLES"
+
+_FORBIDDEN = str.maketrans({".": "_", "*": "_", ">": "_", " ": "_", "\t": "_"})
+
+
+def symbol_token(symbol: str) -> str:
+    """`symbol` as a single subject token (`BTC/USD` stays `BTC/USD`)."""
+    token = symbol.translate(_FORBIDDEN)
+    if not token:
+        raise ValueError("a symbol cannot be empty")
+    return token
+
+
+def _token(name: str, value: str) -> str:
+    if not value or value != value.translate(_FORBIDDEN):
+        raise ValueError(f"{name} {value!r} cannot be part of a subject (no dots, wildcards or spaces)")
+    return value
+
+
+def candle_updates(exchange: str) -> str:
+    """Exchange adapter -> core: `CandleUpdate`s of one exchange's 1-minute candles."""
+    return f"{PREFIX}.candles.update.{_token('exchange', exchange)}"
+
+
+ALL_CANDLE_UPDATES = f"{PREFIX}.candles.update.*"
+
+
+def closed_candles(exchange: str, symbol: str, timeframe: Timeframe | str) -> str:
+    """Core -> anyone: the `ClosedCandle`s of one series."""
+    label = timeframe.value if isinstance(timeframe, Timeframe) else timeframe
+    return f"{PREFIX}.candles.closed.{_token('exchange', exchange)}.{symbol_token(symbol)}.{label}"
+
+
+ALL_CLOSED_CANDLES = f"{PREFIX}.candles.closed.>"
+
+
+def closed_candles_filter(
+    exchange: str | None = None, symbol: str | None = None, timeframe: Timeframe | str | None = None
+) -> str:
+    """A subscription subject for closed candles; an argument left out matches anything."""
+    ex = _token("exchange", exchange) if exchange else "*"
+    sym = symbol_token(symbol) if symbol else "*"
+    tf = (timeframe.value if isinstance(timeframe, Timeframe) else timeframe) if timeframe else "*"
+    return f"{PREFIX}.candles.closed.{ex}.{sym}.{tf}"
+
+
+def backfill_requests(exchange: str) -> str:
+    """Core -> exchange adapter, request/reply: `BackfillRequest`, answered by a `BackfillResult`."""
+    return f"{PREFIX}.exchange.{_token('exchange', exchange)}.backfill"

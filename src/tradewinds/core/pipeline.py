@@ -1,0 +1,283 @@
+"""The candle pipeline: 1-minute candle updates of many markets in; closed candles, corrections and
+backfill requests out. Pure logic: the caller supplies the clock and does all I/O.
+
+- A 1-minute candle closes when a later candle of its market arrives (NEXT_CANDLE), when its
+  minute plus the grace time is over (TIMEOUT, see `on_clock`), or when it comes from history
+  (BACKFILL).
+- Minutes missing before a later candle are a gap: one backfill request per gap.
+- Rollups (5m ... 1d) close in order once their minutes are settled, but not while an outstanding
+  backfill may still fill them (until it is answered or times out).
+- A closed candle that changes later is a correction: to be stored, not published as a close.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import msgspec
+
+from tradewinds.core.backfills import BackfillTracker, PendingBackfill
+from tradewinds.core.minute_book import Gap, MinuteBook, MinuteClose, Verdict
+from tradewinds.core.rollup import MinuteFit, RollupSeries, rollup_candle
+from tradewinds.domain.candles import Candle, Market
+from tradewinds.domain.messages import BackfillRequest, CandleUpdate, ClosedCandle, CloseReason
+from tradewinds.domain.timeframes import MINUTE_MS, ROLLUP_TIMEFRAMES, Timeframe
+from tradewinds.domain.times import format_time_ms
+
+
+class InvalidUpdate(ValueError):
+    """A candle update the pipeline cannot take; the message names the market and the problem."""
+
+
+class CandleCorrection(msgspec.Struct, frozen=True):
+    """A candle whose period was already closed that changed: store it, do not publish it as a close."""
+
+    exchange: str
+    symbol: str
+    timeframe: str
+    candle: Candle
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    grace_ms: int = 5_000  # how long after a minute ends a late update is still waited for
+    backfill_timeout_ms: int = 60_000  # rollups wait at most this long for a backfill answer
+    # Closed minutes are kept at least this long behind the newest one, to recognise late re-sends
+    # (e.g. a snapshot after a reconnect) as duplicates or corrections.
+    retention_ms: int = 60 * MINUTE_MS
+    rollup_timeframes: tuple[Timeframe, ...] = ROLLUP_TIMEFRAMES
+    # On a market's first candle, ask for the earlier minutes of its longest rollup period, so
+    # that the first rollups are whole rather than partial.
+    startup_backfill: bool = True
+    # Candles opening later than this after the clock are refused: one would pin the forming
+    # candle in the future and turn everything until then into a gap to backfill.
+    max_future_ms: int = 5 * MINUTE_MS
+
+    def __post_init__(self) -> None:
+        if self.grace_ms < 0:
+            raise ValueError(f"grace_ms must not be negative, got {self.grace_ms}")
+        if self.backfill_timeout_ms <= 0:
+            raise ValueError(f"backfill_timeout_ms must be positive, got {self.backfill_timeout_ms}")
+        if self.max_future_ms < 0:
+            raise ValueError(f"max_future_ms must not be negative, got {self.max_future_ms}")
+        if self.retention_ms < 0:
+            raise ValueError(f"retention_ms must not be negative, got {self.retention_ms}")
+        if Timeframe.M1 in self.rollup_timeframes:
+            raise ValueError("rollup_timeframes cannot include 1m: it is the input timeframe")
+        if len(set(self.rollup_timeframes)) != len(self.rollup_timeframes):
+            raise ValueError("rollup_timeframes lists a timeframe twice")
+
+    @property
+    def span_ms(self) -> int:
+        """A period every rollup bucket fits in whole (their least common multiple)."""
+        return math.lcm(MINUTE_MS, *(tf.ms for tf in self.rollup_timeframes))
+
+
+@dataclass
+class PipelineOutput:
+    closed: list[ClosedCandle] = field(default_factory=list)  # store, then publish
+    corrections: list[CandleCorrection] = field(default_factory=list)  # store only
+    backfills: list[BackfillRequest] = field(default_factory=list)  # send to the adapter
+    expired_backfills: list[BackfillRequest] = field(default_factory=list)  # no answer in time
+
+    def __bool__(self) -> bool:
+        return bool(self.closed or self.corrections or self.backfills or self.expired_backfills)
+
+    def extend(self, other: PipelineOutput) -> None:
+        self.closed.extend(other.closed)
+        self.corrections.extend(other.corrections)
+        self.backfills.extend(other.backfills)
+        self.expired_backfills.extend(other.expired_backfills)
+
+
+@dataclass
+class PipelineStats:
+    """Running totals, for status lines."""
+
+    updates: int = 0
+    duplicates: int = 0
+    stale: int = 0
+    too_old: int = 0
+    minute_closes: int = 0
+    rollup_closes: int = 0
+    corrections: int = 0
+    backfills_requested: int = 0
+    backfills_expired: int = 0
+
+
+@dataclass
+class _MarketState:
+    market: Market
+    book: MinuteBook
+    rollups: list[RollupSeries]
+    backfills: BackfillTracker
+
+
+_VERDICT_COUNTERS = {Verdict.DUPLICATE: "duplicates", Verdict.STALE: "stale", Verdict.TOO_OLD: "too_old"}
+
+
+class CandlePipeline:
+    """Turns the 1-minute candle updates of many markets into closed candles of every timeframe."""
+
+    def __init__(self, config: PipelineConfig | None = None) -> None:
+        self.config = config or PipelineConfig()
+        self.stats = PipelineStats()
+        self._span_ms = self.config.span_ms
+        self._markets: dict[Market, _MarketState] = {}
+
+    @property
+    def markets(self) -> list[Market]:
+        return list(self._markets)
+
+    def forming(self, market: Market) -> Candle | None:
+        """The candle of `market` still forming, if any (never published as closed)."""
+        state = self._markets.get(market)
+        return state.book.forming if state else None
+
+    def outstanding_backfills(self, market: Market) -> int:
+        state = self._markets.get(market)
+        return len(state.backfills) if state else 0
+
+    def retained_minutes(self, market: Market) -> int:
+        """How many closed 1-minute candles the pipeline holds for `market` (bounded)."""
+        state = self._markets.get(market)
+        return len(state.book) if state else 0
+
+    def on_update(self, update: CandleUpdate, now_ms: int) -> PipelineOutput:
+        """Take one candle update. `now_ms` (the clock) dates backfill requests and bounds how far
+        in the future a candle may open; closing by the clock happens only in `on_clock`."""
+        time = update.candle.time
+        if time % MINUTE_MS:
+            raise InvalidUpdate(
+                f"{update.exchange}:{update.symbol}: candle time {time} is not the start of a minute"
+            )
+        if time > now_ms + self.config.max_future_ms:
+            raise InvalidUpdate(
+                f"{update.exchange}:{update.symbol}: candle time {format_time_ms(time)} is "
+                f"{(time - now_ms) / MINUTE_MS:.0f} minutes ahead of the clock ({format_time_ms(now_ms)})"
+            )
+        market = Market(update.exchange, update.symbol)
+        state = self._markets.get(market) or self._start_market(market, time)
+        change = state.book.apply(update.candle, update.source)
+        self.stats.updates += 1
+        counter = _VERDICT_COUNTERS.get(change.verdict)
+        if counter:
+            setattr(self.stats, counter, getattr(self.stats, counter) + 1)
+        out = PipelineOutput()
+        if change.gap is not None:  # before the closes, so rollups already wait for it
+            self._request_backfill(state, change.gap, now_ms, out)
+        for close in change.closes:
+            self._minute_closed(state, close, out)
+        if change.correction is not None:
+            self._minute_corrected(state, change.correction, out)
+        self._close_rollups(state, state.book.settled_until(), out)
+        return out
+
+    def on_clock(self, now_ms: int) -> PipelineOutput:
+        """Close what the clock closes (call about every second): forming candles past their minute
+        plus the grace time, rollup buckets likewise; give up on backfills past their deadline."""
+        out = PipelineOutput()
+        grace = self.config.grace_ms
+        for state in self._markets.values():
+            close = state.book.expire(now_ms, grace)
+            if close is not None:
+                self._minute_closed(state, close, out)
+            for expired in state.backfills.expire(now_ms):
+                self.stats.backfills_expired += 1
+                out.expired_backfills.append(self._backfill_request(state.market, expired))
+            self._close_rollups(state, max(state.book.settled_until(), now_ms - grace), out)
+            self._forget_settled(state)
+        return out
+
+    def on_backfill_done(self, market: Market, since_ms: int, until_ms: int) -> PipelineOutput:
+        """The adapter answered (or failed) the backfill of [since_ms, until_ms]: stop waiting for it.
+
+        Call it after the backfilled candles were given to `on_update`.
+        """
+        out = PipelineOutput()
+        state = self._markets.get(market)
+        if state is not None and state.backfills.done(since_ms, until_ms):
+            self._close_rollups(state, state.book.settled_until(), out)
+        return out
+
+    def _start_market(self, market: Market, first_ms: int) -> _MarketState:
+        origin = first_ms
+        if self.config.startup_backfill:
+            origin -= first_ms % self._span_ms
+        state = _MarketState(
+            market=market,
+            book=MinuteBook(origin),
+            rollups=[RollupSeries(tf, origin) for tf in self.config.rollup_timeframes],
+            backfills=BackfillTracker(),
+        )
+        self._markets[market] = state
+        return state
+
+    def _request_backfill(self, state: _MarketState, gap: Gap, now_ms: int, out: PipelineOutput) -> None:
+        deadline = now_ms + self.config.backfill_timeout_ms
+        if state.backfills.request(gap.since_ms, gap.until_ms, deadline):
+            self.stats.backfills_requested += 1
+            out.backfills.append(
+                BackfillRequest(state.market.exchange, state.market.symbol, gap.since_ms, gap.until_ms)
+            )
+
+    def _minute_closed(self, state: _MarketState, close: MinuteClose, out: PipelineOutput) -> None:
+        self.stats.minute_closes += 1
+        market = state.market
+        out.closed.append(
+            ClosedCandle(market.exchange, market.symbol, Timeframe.M1.label, close.candle, close.reason)
+        )
+        self._place_minute(state, close.candle.time, out)
+
+    def _minute_corrected(self, state: _MarketState, candle: Candle, out: PipelineOutput) -> None:
+        self._correct(state, Timeframe.M1, candle, out)
+        self._place_minute(state, candle.time, out)
+
+    def _place_minute(self, state: _MarketState, time_ms: int, out: PipelineOutput) -> None:
+        """Add a closed or corrected minute to its rollup buckets; correct buckets already closed."""
+        for series in state.rollups:
+            if series.add_minute(time_ms) is MinuteFit.CLOSED:
+                tf = series.timeframe
+                start = tf.bucket_start(time_ms)
+                self._correct(state, tf, rollup_candle(state.book.minutes(start, start + tf.ms), tf), out)
+
+    def _correct(self, state: _MarketState, tf: Timeframe, candle: Candle, out: PipelineOutput) -> None:
+        self.stats.corrections += 1
+        market = state.market
+        out.corrections.append(CandleCorrection(market.exchange, market.symbol, tf.label, candle))
+
+    def _close_rollups(self, state: _MarketState, settled_ms: int, out: PipelineOutput) -> None:
+        """Close the buckets that end by `settled_ms`, in order, stopping at the first one an
+        outstanding backfill may still fill."""
+        waiting_from = state.backfills.earliest_since()
+        market = state.market
+        for series in state.rollups:
+            tf = series.timeframe
+            limit = tf.bucket_start(settled_ms)
+            if waiting_from is not None:
+                limit = min(limit, tf.bucket_start(waiting_from))
+            for start in series.close_before(limit):
+                minutes = state.book.minutes(start, start + tf.ms)
+                if not minutes:  # only if its minutes were forgotten, which the floor prevents
+                    continue
+                self.stats.rollup_closes += 1
+                candle = rollup_candle(minutes, tf)
+                out.closed.append(
+                    ClosedCandle(market.exchange, market.symbol, tf.label, candle, CloseReason.ROLLUP)
+                )
+
+    def _forget_settled(self, state: _MarketState) -> None:
+        """Drop minutes no open bucket, outstanding backfill or retention window needs. The floor is
+        aligned to the span so every bucket is kept or forgotten whole."""
+        keep_from = state.book.latest_ms - self.config.retention_ms
+        for series in state.rollups:
+            keep_from = min(keep_from, series.watermark_ms)
+        waiting_from = state.backfills.earliest_since()
+        if waiting_from is not None:
+            keep_from = min(keep_from, waiting_from)
+        state.book.forget_before(keep_from - keep_from % self._span_ms)
+
+    @staticmethod
+    def _backfill_request(market: Market, pending: PendingBackfill) -> BackfillRequest:
+        return BackfillRequest(market.exchange, market.symbol, pending.since_ms, pending.until_ms)

@@ -1,0 +1,363 @@
+"""CoreService: the candle pipeline on the bus.
+
+Candle updates from the adapters, clock ticks and backfill answers go through one queue into one
+worker, so the pipeline sees them in a single order. Each batch of outputs is stored first (closed
+candles and corrections, one upsert per series) and only then are the closed candles published:
+whoever receives a close can read it from the database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from typing import Any, Protocol
+
+import msgspec
+import nats.js.errors
+
+from tradewinds.core.pipeline import (
+    CandleCorrection,
+    CandlePipeline,
+    InvalidUpdate,
+    PipelineOutput,
+    PipelineStats,
+)
+from tradewinds.domain.candles import Candle, Market, SeriesKey
+from tradewinds.domain.messages import BackfillRequest, BackfillResult, CandleUpdate, ClosedCandle
+from tradewinds.domain.timeframes import Timeframe
+from tradewinds.domain.times import format_time_ms
+
+log = logging.getLogger("tradewinds.core")
+
+UPDATES_SUBJECT = "tw.candles.update.*"
+CLOSED_SUBJECTS = "tw.candles.closed.>"
+CANDLES_STREAM = "CANDLES"
+
+
+def wall_clock_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+class CandleWriter(Protocol):
+    """Where closed candles go before they are published (`CandleStore` in production)."""
+
+    async def upsert(self, key: SeriesKey, candles: Sequence[Candle]) -> int: ...
+
+
+@dataclass(frozen=True)
+class CoreSettings:
+    tick_seconds: float = 1.0  # how often the clock closes candles
+    status_seconds: float = 60.0  # how often a status line is logged
+    batch_limit: int = 2_000  # queued items handled per store-then-publish round
+    store_retry_seconds: float = 2.0  # first wait after a failed write (doubles, up to 30 s)
+
+
+@dataclass(frozen=True)
+class _Tick:
+    now_ms: int
+
+
+@dataclass(frozen=True)
+class _BackfillAnswered:
+    request: BackfillRequest
+    # The adapter publishes the backfilled candles before it answers, and they were delivered
+    # before the answer; the pipeline hears of the answer once that many updates were processed.
+    after_updates: int
+
+
+class _Stop:
+    pass
+
+
+_STOP = _Stop()
+_Item = Any  # a bus message, _Tick, _BackfillAnswered or _STOP
+
+
+@dataclass
+class _Counters:
+    """Service-side totals the pipeline cannot see."""
+
+    undecodable: int = 0
+    invalid: int = 0
+    stored: int = 0
+    published: int = 0
+    store_failures: int = 0
+    publish_failures: int = 0
+
+
+class CoreService:
+    """Runs a CandlePipeline on the bus, storing before publishing. `start`, then `stop`."""
+
+    def __init__(
+        self,
+        bus: Any,
+        store: CandleWriter,
+        pipeline: CandlePipeline | None = None,
+        settings: CoreSettings | None = None,
+        clock: Callable[[], int] = wall_clock_ms,
+    ) -> None:
+        self.bus = bus
+        self.store = store
+        self.pipeline = pipeline or CandlePipeline()
+        self.settings = settings or CoreSettings()
+        self.counters = _Counters()
+        self._clock = clock
+        self._queue: asyncio.Queue[_Item] = asyncio.Queue()
+        self._answers: list[_BackfillAnswered] = []
+        self._processed_updates = 0
+        self._subscription: Any = None
+        self._worker: asyncio.Task[None] | None = None
+        self._timers: list[asyncio.Task[None]] = []
+        self._backfills: set[asyncio.Task[None]] = set()
+        self._stopping = False
+
+    async def start(self) -> None:
+        await self._ensure_stream()
+        self._subscription = await self._subscribe_updates()
+        self._worker = asyncio.create_task(self._work(), name="core-worker")
+        self._timers = [
+            asyncio.create_task(self._tick(), name="core-clock"),
+            asyncio.create_task(self._report(), name="core-status"),
+        ]
+        log.info("core: listening on %s", UPDATES_SUBJECT)
+
+    async def stop(self) -> None:
+        """Stop taking updates, finish what was queued (stored, then published), then return.
+
+        Re-raises what made the worker fail, if it did."""
+        self._stopping = True
+        if self._subscription is not None:
+            with contextlib.suppress(Exception):  # the connection may already be gone
+                await self._subscription.drain()  # hands over what was delivered, then unsubscribes
+        for task in [*self._timers, *self._backfills]:
+            task.cancel()
+        await asyncio.gather(*self._timers, *self._backfills, return_exceptions=True)
+        if self._worker is not None:
+            if not self._worker.done():
+                self._queue.put_nowait(_STOP)
+            await self._worker
+        log.info("core: stopped; %s", self.status_line(self.pipeline.stats, PipelineStats(), 0.0))
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Start, run until `stop` is set (or the worker fails), then stop."""
+        await self.start()
+        assert self._worker is not None
+        waiter = asyncio.create_task(stop.wait())
+        try:
+            await asyncio.wait({waiter, self._worker}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            waiter.cancel()
+            await self.stop()
+
+    # -- the worker -------------------------------------------------------------------------
+
+    async def _work(self) -> None:
+        while True:
+            batch = [await self._queue.get()]
+            while len(batch) < self.settings.batch_limit and not self._queue.empty():
+                batch.append(self._queue.get_nowait())
+            out = PipelineOutput()
+            for item in batch:
+                if item is not _STOP:
+                    self._take(item, out)
+            unstored = await self._store(out)
+            await self._publish([c for c in out.closed if _series_of(c) not in unstored])
+            for request in out.backfills:
+                self._ask_backfill(request)
+            for request in out.expired_backfills:
+                log.warning("core: no backfill for %s in time; rollups closed without it", _describe(request))
+            if any(item is _STOP for item in batch):
+                return
+
+    def _take(self, item: _Item, out: PipelineOutput) -> None:
+        if isinstance(item, _Tick):
+            out.extend(self.pipeline.on_clock(item.now_ms))
+        elif isinstance(item, _BackfillAnswered):
+            self._answers.append(item)
+        else:
+            self._processed_updates += 1
+            self._take_update(item.data, out)
+        if self._answers:
+            self._release_answers(out)
+
+    def _take_update(self, data: bytes, out: PipelineOutput) -> None:
+        try:
+            update = self._decode(data, CandleUpdate)
+        except msgspec.DecodeError as exc:
+            self.counters.undecodable += 1
+            log.warning("core: ignored a message on %s that is not a CandleUpdate: %s", UPDATES_SUBJECT, exc)
+            return
+        try:
+            out.extend(self.pipeline.on_update(update, self._clock()))
+        except InvalidUpdate as exc:
+            self.counters.invalid += 1
+            log.warning("core: ignored update: %s", exc)
+
+    def _release_answers(self, out: PipelineOutput) -> None:
+        ready = [a for a in self._answers if a.after_updates <= self._processed_updates]
+        for answer in ready:
+            self._answers.remove(answer)
+            request = answer.request
+            market = Market(request.exchange, request.symbol)
+            out.extend(self.pipeline.on_backfill_done(market, request.since_ms, request.until_ms))
+
+    async def _store(self, out: PipelineOutput) -> set[SeriesKey]:
+        """Write closes and corrections, one upsert per series; return the series that could not be
+        written (only when stopping: until then a failed write is retried)."""
+        by_series: dict[SeriesKey, list[Candle]] = defaultdict(list)
+        items: list[ClosedCandle | CandleCorrection] = [*out.closed, *out.corrections]
+        for item in items:
+            by_series[_series_of(item)].append(item.candle)
+        return {key for key, candles in by_series.items() if not await self._store_series(key, candles)}
+
+    async def _store_series(self, key: SeriesKey, candles: list[Candle]) -> bool:
+        wait = self.settings.store_retry_seconds
+        while True:
+            try:
+                await self.store.upsert(key, candles)
+                self.counters.stored += len(candles)
+                return True
+            except Exception as exc:  # the database may be down for a while: keep the candles
+                self.counters.store_failures += 1
+                if self._stopping:
+                    log.error(
+                        "core: could not store %d candles of %s while stopping: %s", len(candles), key, exc
+                    )
+                    return False
+                log.error(
+                    "core: storing %d candles of %s failed (%s); retrying in %.0f s",
+                    len(candles),
+                    key,
+                    exc,
+                    wait,
+                )
+                await asyncio.sleep(wait)
+                wait = min(wait * 2, 30.0)
+
+    async def _publish(self, closed: list[ClosedCandle]) -> None:
+        for candle in closed:
+            try:
+                await self._publish_closed(candle)
+                self.counters.published += 1
+            except Exception as exc:  # stored already; subscribers can read it from the database
+                self.counters.publish_failures += 1
+                log.error("core: publishing %s failed: %s", _describe_closed(candle), exc)
+
+    # -- backfills, clock, status -----------------------------------------------------------
+
+    def _ask_backfill(self, request: BackfillRequest) -> None:
+        if self._stopping:
+            return
+        task = asyncio.create_task(self._backfill(request), name=f"core-backfill-{request.exchange}")
+        self._backfills.add(task)
+        task.add_done_callback(self._backfills.discard)
+
+    async def _backfill(self, request: BackfillRequest) -> None:
+        timeout = self.pipeline.config.backfill_timeout_ms / 1000
+        log.info("core: asking for backfill of %s", _describe(request))
+        try:
+            data = await self._request_backfill(request, timeout)
+            result = self._decode(data, BackfillResult)
+            if result.error:
+                log.warning(
+                    "core: backfill of %s failed at the adapter: %s", _describe(request), result.error
+                )
+            else:
+                log.info("core: backfill of %s brought %d candles", _describe(request), result.count)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # timeout, no adapter listening, garbled answer
+            log.warning(
+                "core: backfill of %s got no answer: %s", _describe(request), exc or type(exc).__name__
+            )
+        self._queue.put_nowait(_BackfillAnswered(request, self._delivered_updates()))
+
+    async def _tick(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.tick_seconds)
+            self._queue.put_nowait(_Tick(self._clock()))
+
+    async def _report(self) -> None:
+        previous, since = replace(self.pipeline.stats), time.monotonic()
+        while True:
+            await asyncio.sleep(self.settings.status_seconds)
+            now = time.monotonic()
+            current = replace(self.pipeline.stats)
+            log.info("core: %s", self.status_line(current, previous, now - since))
+            previous, since = current, now
+
+    def status_line(self, current: PipelineStats, previous: PipelineStats, seconds: float) -> str:
+        """One line: markets, updates per second, closes, corrections, backfills, queue."""
+        updates = current.updates - previous.updates
+        rate = f"{updates / seconds:.1f} updates/s" if seconds > 0 else f"{current.updates} updates"
+        repeats = current.duplicates + current.stale - previous.duplicates - previous.stale
+        parts = [
+            f"{len(self.pipeline.markets)} markets",
+            f"{rate} ({repeats} repeated)",
+            f"closed {current.minute_closes - previous.minute_closes} 1m"
+            f" + {current.rollup_closes - previous.rollup_closes} rollups",
+            f"{current.corrections - previous.corrections} corrections",
+            f"backfills {current.backfills_requested - previous.backfills_requested} asked"
+            f" / {current.backfills_expired - previous.backfills_expired} expired",
+            f"queue {self._queue.qsize()}",
+        ]
+        if self.counters.undecodable or self.counters.invalid:
+            parts.append(f"ignored {self.counters.undecodable + self.counters.invalid} bad updates")
+        return ", ".join(parts)
+
+    # -- the bus ----------------------------------------------------------------------------
+
+    async def _ensure_stream(self) -> None:
+        js = self.bus.jetstream()
+        try:
+            await js.stream_info(CANDLES_STREAM)
+        except nats.js.errors.NotFoundError:
+            await js.add_stream(name=CANDLES_STREAM, subjects=[CLOSED_SUBJECTS])
+
+    async def _subscribe_updates(self) -> Any:
+        async def enqueue(msg: Any) -> None:
+            self._queue.put_nowait(msg)
+
+        subscription = await self.bus.subscribe(UPDATES_SUBJECT, cb=enqueue)
+        # The server should hold the subscription before start() returns. nats-py writes a flush's
+        # PING straight to the socket, possibly ahead of the queued SUB; by the first PONG the
+        # SUB has been written, so the second PONG proves the server has it.
+        await self.bus.flush()
+        await self.bus.flush()
+        return subscription
+
+    def _delivered_updates(self) -> int:
+        return int(self._subscription.delivered) if self._subscription is not None else 0
+
+    async def _request_backfill(self, request: BackfillRequest, wait_seconds: float) -> bytes:
+        subject = f"tw.exchange.{request.exchange}.backfill"
+        reply = await self.bus.request(subject, msgspec.msgpack.encode(request), timeout=wait_seconds)
+        return bytes(reply.data)
+
+    async def _publish_closed(self, candle: ClosedCandle) -> None:
+        subject = f"tw.candles.closed.{candle.exchange}.{candle.symbol.replace('.', '_')}.{candle.timeframe}"
+        await self.bus.jetstream().publish(subject, msgspec.msgpack.encode(candle))
+
+    @staticmethod
+    def _decode(data: bytes, kind: type[Any]) -> Any:
+        return msgspec.msgpack.decode(data, type=kind)
+
+
+def _series_of(item: ClosedCandle | CandleCorrection) -> SeriesKey:
+    return SeriesKey(item.exchange, item.symbol, Timeframe.parse(item.timeframe))
+
+
+def _describe(request: BackfillRequest) -> str:
+    return (
+        f"{request.exchange}:{request.symbol} "
+        f"{format_time_ms(request.since_ms)}..{format_time_ms(request.until_ms)}"
+    )
+
+
+def _describe_closed(candle: ClosedCandle) -> str:
+    return f"{candle.exchange}:{candle.symbol} {candle.timeframe} {format_time_ms(candle.candle.time)}"

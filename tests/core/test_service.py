@@ -1,0 +1,245 @@
+"""CoreService against a real nats-server and a SQLite database, with an adapter played by the test."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import msgspec
+import nats
+import pytest
+
+from tests.core.harness import T0, candle
+from tradewinds.core.pipeline import CandlePipeline, PipelineConfig
+from tradewinds.core.service import CoreService, CoreSettings
+from tradewinds.domain.candles import Candle, SeriesKey
+from tradewinds.domain.messages import (
+    BackfillRequest,
+    BackfillResult,
+    CandleUpdate,
+    ClosedCandle,
+    CloseReason,
+    UpdateSource,
+)
+from tradewinds.domain.timeframes import Timeframe
+from tradewinds.storage.candles import CandleStore
+from tradewinds.storage.database import create_engine
+
+M = 60_000
+UPDATES = "tw.candles.update.bitfinex"
+BTC = SeriesKey("bitfinex", "BTC/USD", Timeframe.M1)
+
+
+@dataclass
+class FakeClock:
+    now_ms: int = T0 + 1_000
+
+    def __call__(self) -> int:
+        return self.now_ms
+
+
+@dataclass
+class Adapter:
+    """Plays the Bitfinex adapter: publishes updates and answers backfill requests from `history`."""
+
+    nc: nats.NATS
+    history: dict[int, Candle]
+    requests: list[BackfillRequest] = field(default_factory=list)
+
+    async def start(self) -> None:
+        await self.nc.subscribe("tw.exchange.bitfinex.backfill", cb=self._answer)
+
+    async def send(self, c: Candle, source: UpdateSource = UpdateSource.LIVE) -> None:
+        update = CandleUpdate("bitfinex", "BTC/USD", c, source)
+        await self.nc.publish(UPDATES, msgspec.msgpack.encode(update))
+
+    async def _answer(self, msg: nats.aio.msg.Msg) -> None:
+        request = msgspec.msgpack.decode(msg.data, type=BackfillRequest)
+        self.requests.append(request)
+        found = [c for t, c in sorted(self.history.items()) if request.since_ms <= t <= request.until_ms]
+        for c in found:  # published first, then the answer, as the adapter contract says
+            await self.send(c, UpdateSource.BACKFILL)
+        result = BackfillResult(
+            request.exchange, request.symbol, request.since_ms, request.until_ms, len(found)
+        )
+        await msg.respond(msgspec.msgpack.encode(result))
+
+
+@dataclass
+class Watcher:
+    """Collects closed candles from the bus, checking each is already stored when it arrives."""
+
+    store: CandleStore
+    closed: list[ClosedCandle] = field(default_factory=list)
+    unstored: list[ClosedCandle] = field(default_factory=list)
+
+    async def on_msg(self, msg: nats.aio.msg.Msg) -> None:
+        closed = msgspec.msgpack.decode(msg.data, type=ClosedCandle)
+        key = SeriesKey(closed.exchange, closed.symbol, Timeframe.parse(closed.timeframe))
+        stored = await self.store.range(key, closed.candle.time, closed.candle.time)
+        if stored != [closed.candle]:
+            self.unstored.append(closed)
+        self.closed.append(closed)
+
+    def times(self, timeframe: Timeframe) -> list[int]:
+        return [c.candle.time for c in self.closed if c.timeframe == timeframe.label]
+
+
+@pytest.fixture
+async def store(sqlite_template: Path, tmp_path: Path) -> AsyncIterator[CandleStore]:
+    path = tmp_path / "core.db"
+    shutil.copyfile(sqlite_template, path)
+    engine = create_engine(f"sqlite:///{path}")
+    try:
+        yield CandleStore(engine)
+    finally:
+        await engine.dispose()
+
+
+async def eventually(check: Callable[[], bool], what: str, seconds: float = 5.0) -> None:
+    deadline = asyncio.get_running_loop().time() + seconds
+    while not check():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.01)
+
+
+async def running_core(
+    url: str, store: CandleStore, clock: FakeClock, body: Callable[[CoreService], Awaitable[None]]
+) -> CoreService:
+    core_nc = await nats.connect(url)
+    pipeline = CandlePipeline(PipelineConfig(grace_ms=5_000, backfill_timeout_ms=30_000))
+    service = CoreService(core_nc, store, pipeline, CoreSettings(tick_seconds=0.02), clock=clock)
+    await service.start()
+    try:
+        await body(service)
+    finally:
+        await service.stop()
+        await core_nc.close()
+    return service
+
+
+async def test_updates_become_stored_and_published_closes_once(
+    core_nats_url: str, store: CandleStore
+) -> None:
+    minutes = {i: candle(T0 + i * M, price=100 + i, volume=2 + i) for i in (0, 1, 2, 3, 5, 6, 7)}
+    adapter = Adapter(await nats.connect(core_nats_url), history={c.time: c for c in minutes.values()})
+    await adapter.start()
+    watcher_nc = await nats.connect(core_nats_url)
+    watcher = Watcher(store)
+    await watcher_nc.subscribe("tw.candles.closed.>", cb=watcher.on_msg)
+    clock = FakeClock()
+
+    async def scenario(service: CoreService) -> None:
+        for i in (0, 1, 2):
+            clock.now_ms = T0 + i * M + 1_000  # the clock closes nothing before the next minute
+            partial = candle(T0 + i * M, price=100 + i, volume=1)
+            for c in (partial, partial, minutes[i], minutes[i]):  # versions and duplicates
+                await adapter.send(c)
+        # Minutes 3 and 4 never arrive live (minute 4 had no trades): a gap.
+        for i in (5, 6, 7):
+            clock.now_ms = T0 + i * M + 1_000
+            await adapter.send(minutes[i])
+            await adapter.send(minutes[i], UpdateSource.SNAPSHOT)
+        await eventually(lambda: len(adapter.requests) == 1, "the backfill request")
+        await eventually(lambda: 3 * M + T0 in watcher.times(Timeframe.M1), "the backfilled minute")
+        await eventually(lambda: watcher.times(Timeframe.M5) == [T0], "the first 5m candle")
+        clock.now_ms = T0 + 10 * M + 5_000  # minute 7 and the second 5m bucket time out
+        await eventually(lambda: len(watcher.times(Timeframe.M5)) == 2, "the second 5m candle")
+
+    service = await running_core(core_nats_url, store, clock, scenario)
+
+    assert adapter.requests == [BackfillRequest("bitfinex", "BTC/USD", T0 + 3 * M, T0 + 4 * M)]
+    assert sorted(watcher.times(Timeframe.M1)) == sorted(c.time for c in minutes.values())
+    reasons = {c.candle.time: c.reason for c in watcher.closed if c.timeframe == "1m"}
+    assert reasons[T0 + 3 * M] is CloseReason.BACKFILL and reasons[T0 + 7 * M] is CloseReason.TIMEOUT
+    assert reasons[T0] is CloseReason.NEXT_CANDLE
+    assert watcher.unstored == []
+    assert len(watcher.closed) == len({(c.timeframe, c.candle.time) for c in watcher.closed})  # once each
+    assert await store.range(BTC) == sorted(minutes.values(), key=lambda c: c.time)
+    five = await store.range(SeriesKey("bitfinex", "BTC/USD", Timeframe.M5))
+    assert [(c.time, c.volume) for c in five] == [(T0, 2 + 3 + 4 + 5), (T0 + 5 * M, 7 + 8 + 9)]
+    assert service.pipeline.stats.duplicates >= 6
+    await adapter.nc.close()
+    await watcher_nc.close()
+
+
+async def test_garbage_and_bad_updates_are_ignored_and_counted(
+    core_nats_url: str, store: CandleStore
+) -> None:
+    publisher = await nats.connect(core_nats_url)
+    clock = FakeClock()
+
+    async def scenario(service: CoreService) -> None:
+        await publisher.publish(UPDATES, b"not msgpack at all")
+        off_minute = CandleUpdate("bitfinex", "BTC/USD", candle(T0 + 1_500))
+        await publisher.publish(UPDATES, msgspec.msgpack.encode(off_minute))
+        good = CandleUpdate("bitfinex", "BTC/USD", candle(T0))
+        await publisher.publish(UPDATES, msgspec.msgpack.encode(good))
+        await eventually(lambda: service.pipeline.stats.updates == 1, "the good update")
+
+    service = await running_core(core_nats_url, store, clock, scenario)
+    assert (service.counters.undecodable, service.counters.invalid) == (1, 1)
+    await publisher.close()
+
+
+async def test_stop_stores_and_publishes_what_was_queued(core_nats_url: str, store: CandleStore) -> None:
+    publisher = await nats.connect(core_nats_url)
+    clock = FakeClock(T0 + 19 * M + 30_000)  # minute 19 is still forming
+
+    async def scenario(service: CoreService) -> None:
+        for i in range(20):
+            update = CandleUpdate(
+                "bitfinex", "BTC/USD", candle(T0 + i * M, price=100 + i), UpdateSource.SNAPSHOT
+            )
+            await publisher.publish(UPDATES, msgspec.msgpack.encode(update))
+        await publisher.flush()
+        await eventually(lambda: service.pipeline.stats.updates == 20, "the snapshot")
+
+    await running_core(core_nats_url, store, clock, scenario)
+    assert [c.time for c in await store.range(BTC)] == [T0 + i * M for i in range(19)]  # 19 is forming
+    js = publisher.jetstream()
+    info = await js.stream_info("CANDLES")
+    assert info.state.messages == 19 + 3 + 1  # 1m closes, 5m 00:00-00:15, 15m 00:00
+    await publisher.close()
+
+
+class FlakyStore:
+    """A store whose first writes fail, as when the database is briefly unreachable."""
+
+    def __init__(self, store: CandleStore, failures: int) -> None:
+        self.store = store
+        self.failures = failures
+
+    async def upsert(self, key: SeriesKey, candles: list[Candle]) -> int:
+        if self.failures:
+            self.failures -= 1
+            raise OSError("database unreachable")
+        return await self.store.upsert(key, candles)
+
+
+async def test_failed_writes_are_retried_and_nothing_is_published_before_it_is_stored(
+    core_nats_url: str, store: CandleStore
+) -> None:
+    publisher = await nats.connect(core_nats_url)
+    watcher = Watcher(store)
+    await publisher.subscribe("tw.candles.closed.>", cb=watcher.on_msg)
+    clock = FakeClock(T0 + M + 1_000)
+    flaky = FlakyStore(store, failures=2)
+    core_nc = await nats.connect(core_nats_url)
+    service = CoreService(core_nc, flaky, settings=CoreSettings(store_retry_seconds=0.05), clock=clock)
+    await service.start()
+    try:
+        for i in (0, 1):
+            update = CandleUpdate("bitfinex", "BTC/USD", candle(T0 + i * M))
+            await publisher.publish(UPDATES, msgspec.msgpack.encode(update))
+        await eventually(lambda: len(watcher.closed) == 1, "minute 0 closed")
+    finally:
+        await service.stop()
+        await core_nc.close()
+    assert service.counters.store_failures == 2
+    assert watcher.unstored == [] and watcher.times(Timeframe.M1) == [T0]
+    await publisher.close()
