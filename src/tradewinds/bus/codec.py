@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 from typing import Any, TypeVar
 
 import msgspec
@@ -10,18 +9,17 @@ import msgspec
 T = TypeVar("T")
 
 _encoder = msgspec.msgpack.Encoder()
+_decoders: dict[Any, msgspec.msgpack.Decoder[Any]] = {}
 
 
 def encode(message: msgspec.Struct) -> bytes:
     return _encoder.encode(message)
 
 
-@functools.cache
-def _decoder(kind: type[Any]) -> msgspec.msgpack.Decoder[Any]:
-    return msgspec.msgpack.Decoder(kind)
-
-
 def decode(data: bytes, kind: type[T]) -> T:
     """Decode `data` as `kind`; raises msgspec.DecodeError (a ValueError) naming what is wrong."""
-    result: T = _decoder(kind).decode(data)
+    decoder = _decoders.get(kind)
+    if decoder is None:
+        decoder = _decoders[kind] = msgspec.msgpack.Decoder(kind)
+    result: T = decoder.decode(data)
     return result
