@@ -12,9 +12,12 @@ from collections.abc import Sequence
 COMMAND_MODULES: tuple[str, ...] = (
     "backtest",
     "check",
+    "core",
     "data",
     "db",
+    "exchange",
     "up",
+    "watch",
 )
 
 

@@ -122,13 +122,11 @@ async def running_core(
     return service
 
 
-async def test_updates_become_stored_and_published_closes_once(
-    core_nats_url: str, store: CandleStore
-) -> None:
+async def test_updates_become_stored_and_published_closes_once(nats_url: str, store: CandleStore) -> None:
     minutes = {i: candle(T0 + i * M, price=100 + i, volume=2 + i) for i in (0, 1, 2, 3, 5, 6, 7)}
-    adapter = Adapter(await nats.connect(core_nats_url), history={c.time: c for c in minutes.values()})
+    adapter = Adapter(await nats.connect(nats_url), history={c.time: c for c in minutes.values()})
     await adapter.start()
-    watcher_nc = await nats.connect(core_nats_url)
+    watcher_nc = await nats.connect(nats_url)
     watcher = Watcher(store)
     await watcher_nc.subscribe("tw.candles.closed.>", cb=watcher.on_msg)
     clock = FakeClock()
@@ -150,7 +148,7 @@ async def test_updates_become_stored_and_published_closes_once(
         clock.now_ms = T0 + 10 * M + 5_000  # minute 7 and the second 5m bucket time out
         await eventually(lambda: len(watcher.times(Timeframe.M5)) == 2, "the second 5m candle")
 
-    service = await running_core(core_nats_url, store, clock, scenario)
+    service = await running_core(nats_url, store, clock, scenario)
 
     assert adapter.requests == [BackfillRequest("bitfinex", "BTC/USD", T0 + 3 * M, T0 + 4 * M)]
     assert sorted(watcher.times(Timeframe.M1)) == sorted(c.time for c in minutes.values())
@@ -167,10 +165,8 @@ async def test_updates_become_stored_and_published_closes_once(
     await watcher_nc.close()
 
 
-async def test_garbage_and_bad_updates_are_ignored_and_counted(
-    core_nats_url: str, store: CandleStore
-) -> None:
-    publisher = await nats.connect(core_nats_url)
+async def test_garbage_and_bad_updates_are_ignored_and_counted(nats_url: str, store: CandleStore) -> None:
+    publisher = await nats.connect(nats_url)
     clock = FakeClock()
 
     async def scenario(service: CoreService) -> None:
@@ -181,13 +177,13 @@ async def test_garbage_and_bad_updates_are_ignored_and_counted(
         await publisher.publish(UPDATES, msgspec.msgpack.encode(good))
         await eventually(lambda: service.pipeline.stats.updates == 1, "the good update")
 
-    service = await running_core(core_nats_url, store, clock, scenario)
+    service = await running_core(nats_url, store, clock, scenario)
     assert (service.counters.undecodable, service.counters.invalid) == (1, 1)
     await publisher.close()
 
 
-async def test_stop_stores_and_publishes_what_was_queued(core_nats_url: str, store: CandleStore) -> None:
-    publisher = await nats.connect(core_nats_url)
+async def test_stop_stores_and_publishes_what_was_queued(nats_url: str, store: CandleStore) -> None:
+    publisher = await nats.connect(nats_url)
     clock = FakeClock(T0 + 19 * M + 30_000)  # minute 19 is still forming
 
     async def scenario(service: CoreService) -> None:
@@ -199,7 +195,7 @@ async def test_stop_stores_and_publishes_what_was_queued(core_nats_url: str, sto
         await publisher.flush()
         await eventually(lambda: service.pipeline.stats.updates == 20, "the snapshot")
 
-    await running_core(core_nats_url, store, clock, scenario)
+    await running_core(nats_url, store, clock, scenario)
     assert [c.time for c in await store.range(BTC)] == [T0 + i * M for i in range(19)]  # 19 is forming
     js = publisher.jetstream()
     info = await js.stream_info("CANDLES")
@@ -222,14 +218,14 @@ class FlakyStore:
 
 
 async def test_failed_writes_are_retried_and_nothing_is_published_before_it_is_stored(
-    core_nats_url: str, store: CandleStore
+    nats_url: str, store: CandleStore
 ) -> None:
-    publisher = await nats.connect(core_nats_url)
+    publisher = await nats.connect(nats_url)
     watcher = Watcher(store)
     await publisher.subscribe("tw.candles.closed.>", cb=watcher.on_msg)
     clock = FakeClock(T0 + M + 1_000)
     flaky = FlakyStore(store, failures=2)
-    core_nc = await nats.connect(core_nats_url)
+    core_nc = await nats.connect(nats_url)
     service = CoreService(core_nc, flaky, settings=CoreSettings(store_retry_seconds=0.05), clock=clock)
     await service.start()
     try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
@@ -20,8 +21,11 @@ class BusUnavailable(RuntimeError):
     """The NATS server could not be reached; the message names it."""
 
 
-async def connect_to(url: str, name: str) -> NatsClient:
-    """A client that keeps reconnecting for ever once connected (components outlive NATS restarts)."""
+async def connect_to(url: str, name: str, connect_timeout: float = 10.0) -> NatsClient:
+    """A client that keeps reconnecting for ever once connected (components outlive NATS restarts).
+
+    The first connection must succeed within `connect_timeout` seconds: nats-py would otherwise retry a
+    wrong URL for ever, and a mistyped TRADEWINDS_NATS_URL should be an error, not a hang."""
 
     async def on_disconnect() -> None:
         log.warning("bus: %s lost its connection to %s; reconnecting", name, url)
@@ -33,23 +37,30 @@ async def connect_to(url: str, name: str) -> NatsClient:
         log.warning("bus: %s: %s", name, exc)
 
     try:
-        return await nats.connect(
-            url,
-            name=name,
-            max_reconnect_attempts=-1,
-            reconnect_time_wait=0.5,
-            connect_timeout=5,
-            allow_reconnect=True,
-            disconnected_cb=on_disconnect,
-            reconnected_cb=on_reconnect,
-            error_cb=on_error,
-        )
+        async with asyncio.timeout(connect_timeout):
+            return await nats.connect(
+                url,
+                name=name,
+                max_reconnect_attempts=-1,
+                reconnect_time_wait=0.5,
+                connect_timeout=5,
+                allow_reconnect=True,
+                disconnected_cb=on_disconnect,
+                reconnected_cb=on_reconnect,
+                error_cb=on_error,
+            )
+    except TimeoutError as exc:
+        raise BusUnavailable(
+            f"cannot connect to NATS at {url}: no answer within {connect_timeout:.0f} s"
+        ) from exc
     except Exception as exc:  # nats-py raises several kinds: say which server and why
         raise BusUnavailable(f"cannot connect to NATS at {url}: {exc or type(exc).__name__}") from exc
 
 
 @contextlib.asynccontextmanager
-async def bus_connection(settings: Settings, name: str) -> AsyncIterator[NatsClient]:
+async def bus_connection(
+    settings: Settings, name: str, connect_timeout: float = 10.0
+) -> AsyncIterator[NatsClient]:
     """Connected to `settings.nats_url`, or to a nats-server started under the data folder for as
     long as the block runs (TRADEWINDS_NATS_URL unset: one process runs everything)."""
     with contextlib.ExitStack() as stack:
@@ -57,7 +68,7 @@ async def bus_connection(settings: Settings, name: str) -> AsyncIterator[NatsCli
         if url is None:
             url = stack.enter_context(shared_embedded_server(embedded_server_folder(settings.home)))
             log.info("bus: using the embedded nats-server at %s", url)
-        client = await connect_to(url, name)
+        client = await connect_to(url, name, connect_timeout)
         try:
             yield client
         finally:

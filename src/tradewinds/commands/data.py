@@ -26,7 +26,7 @@ from tradewinds.storage.candles import CandleStore, describe_range
 from tradewinds.storage.schema import check_current
 
 # More `tradewinds data` subcommands: module names under tradewinds.commands.
-DATA_SUBCOMMANDS: tuple[str, ...] = ()
+DATA_SUBCOMMANDS: tuple[str, ...] = ("download",)
 
 
 def register(subparsers: Any) -> None:

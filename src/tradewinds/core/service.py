@@ -18,8 +18,8 @@ from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 import msgspec
-import nats.js.errors
 
+from tradewinds.bus import codec, streams, subjects
 from tradewinds.core.pipeline import (
     CandleCorrection,
     CandlePipeline,
@@ -34,9 +34,7 @@ from tradewinds.domain.times import format_time_ms
 
 log = logging.getLogger("tradewinds.core")
 
-UPDATES_SUBJECT = "tw.candles.update.*"
-CLOSED_SUBJECTS = "tw.candles.closed.>"
-CANDLES_STREAM = "CANDLES"
+UPDATES_SUBJECT = subjects.ALL_CANDLE_UPDATES
 
 
 def wall_clock_ms() -> int:
@@ -313,11 +311,7 @@ class CoreService:
     # -- the bus ----------------------------------------------------------------------------
 
     async def _ensure_stream(self) -> None:
-        js = self.bus.jetstream()
-        try:
-            await js.stream_info(CANDLES_STREAM)
-        except nats.js.errors.NotFoundError:
-            await js.add_stream(name=CANDLES_STREAM, subjects=[CLOSED_SUBJECTS])
+        await streams.ensure_stream(self.bus.jetstream(), streams.CANDLES)
 
     async def _subscribe_updates(self) -> Any:
         async def enqueue(msg: Any) -> None:
@@ -335,17 +329,18 @@ class CoreService:
         return int(self._subscription.delivered) if self._subscription is not None else 0
 
     async def _request_backfill(self, request: BackfillRequest, wait_seconds: float) -> bytes:
-        subject = f"tw.exchange.{request.exchange}.backfill"
-        reply = await self.bus.request(subject, msgspec.msgpack.encode(request), timeout=wait_seconds)
+        subject = subjects.backfill_requests(request.exchange)
+        reply = await self.bus.request(subject, codec.encode(request), timeout=wait_seconds)
         return bytes(reply.data)
 
     async def _publish_closed(self, candle: ClosedCandle) -> None:
-        subject = f"tw.candles.closed.{candle.exchange}.{candle.symbol.replace('.', '_')}.{candle.timeframe}"
-        await self.bus.jetstream().publish(subject, msgspec.msgpack.encode(candle))
+        subject = subjects.closed_candles(candle.exchange, candle.symbol, candle.timeframe)
+        headers = {"Nats-Msg-Id": streams.closed_candle_id(candle)}
+        await self.bus.jetstream().publish(subject, codec.encode(candle), headers=headers)
 
     @staticmethod
     def _decode(data: bytes, kind: type[Any]) -> Any:
-        return msgspec.msgpack.decode(data, type=kind)
+        return codec.decode(data, kind)
 
 
 def _series_of(item: ClosedCandle | CandleCorrection) -> SeriesKey:

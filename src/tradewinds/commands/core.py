@@ -1,0 +1,83 @@
+"""`tradewinds core`: the candle pipeline as its own process.
+
+It takes every exchange adapter's candle updates from the bus, removes repeats, decides when
+candles close, rolls them up to 5m ... 1d, stores them and publishes the closes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from typing import Any
+
+from sqlalchemy.exc import SQLAlchemyError
+
+from tradewinds.commands._common import fail
+from tradewinds.commands._service import add_service_options, run_service
+from tradewinds.commands.db import add_database_option
+from tradewinds.core.pipeline import CandlePipeline, PipelineConfig
+from tradewinds.core.service import CoreService, CoreSettings
+from tradewinds.storage import schema
+from tradewinds.storage.candles import CandleStore
+from tradewinds.storage.database import (
+    create_engine,
+    describe_database_error,
+    display_url,
+    resolve_database_url,
+)
+from tradewinds.storage.errors import StorageError
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "core",
+        help="run the candle pipeline (dedupe, close, roll up, store, publish)",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_database_option(parser)
+    parser.add_argument(
+        "--upgrade-schema",
+        action="store_true",
+        help="bring the database schema up to date first (else it must already be: tradewinds db upgrade)",
+    )
+    parser.add_argument(
+        "--grace", type=float, default=5.0, metavar="SECONDS",
+        help="how long after a minute ends a late update is still waited for (default 5)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--status-every", type=float, default=60.0, metavar="SECONDS", help="status line interval"
+    )
+    add_service_options(parser)
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        url = resolve_database_url(args.database)
+        config = PipelineConfig(grace_ms=int(args.grace * 1000))
+    except (StorageError, ValueError) as exc:
+        return fail(str(exc))
+
+    async def body(bus: Any, stop: asyncio.Event) -> int:
+        engine = create_engine(url)
+        try:
+            if args.upgrade_schema:
+                await schema.upgrade(engine)
+            await schema.check_current(engine, f"database {display_url(url)}")
+            service = CoreService(
+                bus,
+                CandleStore(engine),
+                CandlePipeline(config),
+                CoreSettings(status_seconds=args.status_every),
+            )
+            await service.run(stop)
+            return 0
+        except StorageError as exc:
+            return fail(str(exc), status=1)
+        except (SQLAlchemyError, OSError) as exc:
+            return fail(describe_database_error(exc, url), status=1)
+        finally:
+            await engine.dispose()
+
+    return run_service("tradewinds-core", body, args.verbose)

@@ -1,0 +1,138 @@
+"""Market data end to end, as separate processes: `tradewinds exchange sim`, `tradewinds core` and
+`tradewinds watch candles` on a private nats-server, storing into SQLite.
+
+The simulated exchange starts an hour in the past and runs at 600x until the present, so an hour of
+minutes flows in seconds. The core is killed (SIGKILL, mid-stream) and started again: what it
+stores must still be every minute the exchange traded, exactly, with rollups equal to resampling.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tradewinds.domain.candle_arrays import CandleArrays
+from tradewinds.domain.candles import SeriesKey
+from tradewinds.domain.resample import resample_candles
+from tradewinds.domain.timeframes import MINUTE_MS, Timeframe
+from tradewinds.exchange.sim import SyntheticMarket
+from tradewinds.storage.candles import CandleStore
+from tradewinds.storage.database import create_engine
+
+pytestmark = pytest.mark.slow
+TRADEWINDS = [sys.executable, "-m", "tradewinds.cli"]
+PAIRS, SEED = 2, 7
+
+
+class Processes:
+    def __init__(self, env: dict[str, str], folder: Path) -> None:
+        self.env, self.folder = env, folder
+        self.running: list[subprocess.Popen[bytes]] = []
+
+    def start(self, name: str, *args: str) -> subprocess.Popen[bytes]:
+        log = (self.folder / f"{name}.log").open("ab")
+        process = subprocess.Popen([*TRADEWINDS, *args], env=self.env, stdout=subprocess.PIPE, stderr=log)
+        self.running.append(process)
+        return process
+
+    def log(self, name: str) -> str:
+        return (self.folder / f"{name}.log").read_text(errors="replace")
+
+    def stop_all(self) -> None:
+        for process in self.running:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+
+
+@pytest.fixture
+def processes(tmp_path: Path, nats_url: str) -> Iterator[Processes]:
+    env = {
+        **os.environ,
+        "TRADEWINDS_NATS_URL": nats_url,
+        "TRADEWINDS_HOME": str(tmp_path / "home"),
+        "TRADEWINDS_DATABASE_URL": f"sqlite:///{tmp_path / 'tw.db'}",
+    }
+    subprocess.run([*TRADEWINDS, "db", "upgrade"], env=env, check=True, capture_output=True)
+    group = Processes(env, tmp_path)
+    yield group
+    group.stop_all()
+
+
+def stop(process: subprocess.Popen[bytes], timeout: float = 20) -> int:
+    process.send_signal(signal.SIGTERM)
+    return process.wait(timeout=timeout)
+
+
+async def stored(url: str, symbol: str, timeframe: Timeframe) -> CandleArrays:
+    engine = create_engine(url)
+    try:
+        return await CandleStore(engine).range_arrays(SeriesKey("sim", symbol, timeframe), None, None)
+    finally:
+        await engine.dispose()
+
+
+def test_candles_flow_from_exchange_through_core_to_storage_and_watchers(processes: Processes) -> None:
+    url = processes.env["TRADEWINDS_DATABASE_URL"]
+    core = processes.start("core", "core", "--grace", "1")
+    watch = processes.start(
+        "watch", "watch", "candles", "--exchange", "sim", "--timeframe", "5m", "--count", "4", "--json"
+    )
+    time.sleep(1.5)  # the core subscribes before the first update
+    exchange = processes.start(
+        "exchange",
+        "exchange",
+        "sim",
+        "--pairs",
+        str(PAIRS),
+        "--seed",
+        str(SEED),
+        "--speed",
+        "600",
+        "--catch-up",
+        "1",
+    )
+    # A third of the way into the catch-up, the core dies without a chance to clean up...
+    time.sleep(3.0)
+    core.kill()
+    core.wait()
+    # ...and comes back; the updates sent meanwhile are lost to it, and it must backfill them.
+    core = processes.start("core-again", "core", "--grace", "1")
+    out, _ = watch.communicate(timeout=60)
+    closes = [json.loads(line) for line in out.decode().splitlines()]
+    assert len(closes) == 4 and {c["timeframe"] for c in closes} == {"5m"}, processes.log("watch")
+    time.sleep(8.0)  # the catch-up (6 s at 600x) is over; the present minute is forming
+    assert stop(exchange) == 0, processes.log("exchange")
+    time.sleep(2.0)
+    assert stop(core) == 0, processes.log("core-again")
+
+    market = SyntheticMarket(PAIRS, SEED)
+    for symbol in ("ALPHA/USD", "BRAVO/USD"):
+        minutes = asyncio.run(stored(url, symbol, Timeframe.M1))
+        assert len(minutes) > 50, f"{symbol}: only {len(minutes)} minutes stored"
+        first, last = int(minutes.time[0]), int(minutes.time[-1])
+        expected = market.closed(symbol, first, last)
+        # Every minute the exchange traded is stored, once, exactly as it traded: nothing lost
+        # while the core was down, nothing forming stored as closed.
+        assert minutes.time.tolist() == expected.time.tolist(), symbol
+        assert minutes.to_candles() == expected.to_candles(), symbol
+        five = asyncio.run(stored(url, symbol, Timeframe.M5))
+        whole = [
+            t
+            for t in five.time.tolist()
+            if t >= first - first % (5 * MINUTE_MS) and t + 5 * MINUTE_MS <= last
+        ]
+        want = {c.time: c for c in resample_candles(expected, Timeframe.M5).to_candles()}
+        got = {c.time: c for c in five.to_candles()}
+        for t in whole[1:]:  # the first bucket may have begun before the first stored minute
+            assert got[t].open == want[t].open and got[t].close == want[t].close, (symbol, t)
+            assert got[t].high == want[t].high and got[t].low == want[t].low, (symbol, t)
