@@ -7,7 +7,7 @@ import pytest
 from tests.core.harness import MARKET, T0, Recorder, assert_same_series, candle, reference, update
 from tradewinds.core.pipeline import CandlePipeline, InvalidUpdate, PipelineConfig
 from tradewinds.domain.candles import Market
-from tradewinds.domain.messages import BackfillRequest, CloseReason, UpdateSource
+from tradewinds.domain.messages import BackfillRequest, CandleUpdate, CloseReason, UpdateSource
 from tradewinds.domain.timeframes import Timeframe
 
 M = 60_000
@@ -43,6 +43,47 @@ def test_timeout_closes_the_minute_and_its_rollups() -> None:
         ("1m", CloseReason.TIMEOUT),
         ("5m", CloseReason.ROLLUP),
     ]
+
+
+def test_an_exchange_clock_behind_ours_delays_its_timeouts_by_its_lag() -> None:
+    """A simulator replaying the past (or a skewed adapter host) reports when it received each
+    update; its minutes close by its clock, not ours, and nothing is corrected afterwards."""
+    rec = Recorder()
+    lag = 3_600_000
+    replayed = CandleUpdate(
+        MARKET.exchange, MARKET.symbol, candle(T0 + 4 * M), received_ms=T0 + 4 * M + 1_000
+    )
+    rec.feed(replayed, now=T0 + 4 * M + 1_000 + lag)
+    [startup] = rec.requests
+    rec.backfill_done(startup)
+    assert rec.clock(T0 + 5 * M + GRACE - 1 + lag).closed == []
+    out = rec.clock(T0 + 5 * M + GRACE + lag)
+    assert [(c.timeframe, c.reason) for c in out.closed] == [
+        ("1m", CloseReason.TIMEOUT),
+        ("5m", CloseReason.ROLLUP),
+    ]
+    # Backfilled history says nothing about the exchange's present: it does not reset the lag.
+    live = CandleUpdate(MARKET.exchange, MARKET.symbol, candle(T0 + 6 * M), received_ms=T0 + 6 * M + 1_000)
+    rec.feed(live, now=T0 + 6 * M + 1_000 + lag)
+    late = CandleUpdate(
+        MARKET.exchange,
+        MARKET.symbol,
+        candle(T0 + 5 * M),
+        UpdateSource.BACKFILL,
+        received_ms=T0 + 6 * M + lag,
+    )
+    rec.feed(late, now=T0 + 6 * M + 2_000 + lag)
+    assert [c.timeframe for c in rec.clock(T0 + 7 * M + GRACE - 1 + lag).closed] == []
+    assert [c.timeframe for c in rec.clock(T0 + 7 * M + GRACE + lag).closed] == ["1m"]
+    assert rec.correction_count == 0
+
+
+def test_an_exchange_clock_ahead_of_ours_closes_nothing_early() -> None:
+    rec = Recorder()
+    ahead = CandleUpdate(MARKET.exchange, MARKET.symbol, candle(T0), received_ms=T0 + 10 * M)
+    rec.feed(ahead, now=T0 + 1_000)
+    assert rec.clock(T0 + M + GRACE - 1).closed == []
+    assert [c.timeframe for c in rec.clock(T0 + M + GRACE).closed] == ["1m"]
 
 
 def test_previous_minute_resent_after_the_next_started_is_a_correction() -> None:

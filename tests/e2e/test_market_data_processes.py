@@ -133,6 +133,13 @@ def test_candles_flow_from_exchange_through_core_to_storage_and_watchers(process
         ]
         want = {c.time: c for c in resample_candles(expected, Timeframe.M5).to_candles()}
         got = {c.time: c for c in five.to_candles()}
+        # What was published as closed is what stayed stored: no close was corrected afterwards.
+        for close in (c for c in closes if c["symbol"] == symbol):
+            assert close["candle"] == _row(got[close["candle"][0]]), (symbol, close)
         for t in whole[1:]:  # the first bucket may have begun before the first stored minute
             assert got[t].open == want[t].open and got[t].close == want[t].close, (symbol, t)
             assert got[t].high == want[t].high and got[t].low == want[t].low, (symbol, t)
+
+
+def _row(candle: object) -> list[float]:
+    return [getattr(candle, f) for f in ("time", "open", "high", "low", "close", "volume")]

@@ -28,7 +28,8 @@ async def connect_to(url: str, name: str, connect_timeout: float = 10.0) -> Nats
     wrong URL for ever, and a mistyped TRADEWINDS_NATS_URL should be an error, not a hang."""
 
     async def on_disconnect() -> None:
-        log.warning("bus: %s lost its connection to %s; reconnecting", name, url)
+        if client is not None and not (client.is_closed or client.is_draining):
+            log.warning("bus: %s lost its connection to %s; reconnecting", name, url)
 
     async def on_reconnect() -> None:
         log.info("bus: %s reconnected to %s", name, url)
@@ -36,9 +37,10 @@ async def connect_to(url: str, name: str, connect_timeout: float = 10.0) -> Nats
     async def on_error(exc: Exception) -> None:
         log.warning("bus: %s: %s", name, exc)
 
+    client: NatsClient | None = None
     try:
         async with asyncio.timeout(connect_timeout):
-            return await nats.connect(
+            client = await nats.connect(
                 url,
                 name=name,
                 max_reconnect_attempts=-1,
@@ -55,6 +57,7 @@ async def connect_to(url: str, name: str, connect_timeout: float = 10.0) -> Nats
         ) from exc
     except Exception as exc:  # nats-py raises several kinds: say which server and why
         raise BusUnavailable(f"cannot connect to NATS at {url}: {exc or type(exc).__name__}") from exc
+    return client
 
 
 @contextlib.asynccontextmanager

@@ -43,6 +43,8 @@ def run_candles(args: argparse.Namespace) -> int:
 
         async def show(msg: Any) -> None:
             nonlocal seen
+            if args.count is not None and seen >= args.count:
+                return  # delivered before the unsubscribe took effect
             try:
                 closed = codec.decode(msg.data, ClosedCandle)
             except msgspec.DecodeError as exc:

@@ -8,6 +8,10 @@ backfill requests out. Pure logic: the caller supplies the clock and does all I/
 - Rollups (5m ... 1d) close in order once their minutes are settled, but not while an outstanding
   backfill may still fill them (until it is answered or times out).
 - A closed candle that changes later is a correction: to be stored, not published as a close.
+- The clock that closes a market's candles is its exchange's: updates say when the adapter
+  received them (`received_ms`), and an adapter whose clock is behind ours (a simulator replaying
+  the recent past, a skewed host) is given that lag, so its minutes are not closed before they
+  could have arrived. An adapter ahead of us gains nothing: we never close earlier than our clock.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from tradewinds.core.backfills import BackfillTracker, PendingBackfill
 from tradewinds.core.minute_book import Gap, MinuteBook, MinuteClose, Verdict
 from tradewinds.core.rollup import MinuteFit, RollupSeries, rollup_candle
 from tradewinds.domain.candles import Candle, Market
-from tradewinds.domain.messages import BackfillRequest, CandleUpdate, ClosedCandle, CloseReason
+from tradewinds.domain.messages import BackfillRequest, CandleUpdate, ClosedCandle, CloseReason, UpdateSource
 from tradewinds.domain.timeframes import MINUTE_MS, ROLLUP_TIMEFRAMES, Timeframe
 from tradewinds.domain.times import format_time_ms
 
@@ -125,6 +129,7 @@ class CandlePipeline:
         self.stats = PipelineStats()
         self._span_ms = self.config.span_ms
         self._markets: dict[Market, _MarketState] = {}
+        self._exchange_lag_ms: dict[str, int] = {}  # how far each exchange's clock is behind ours
 
     @property
     def markets(self) -> list[Market]:
@@ -157,6 +162,8 @@ class CandlePipeline:
                 f"{update.exchange}:{update.symbol}: candle time {format_time_ms(time)} is "
                 f"{(time - now_ms) / MINUTE_MS:.0f} minutes ahead of the clock ({format_time_ms(now_ms)})"
             )
+        if update.received_ms > 0 and update.source is not UpdateSource.BACKFILL:  # history is no clock
+            self._exchange_lag_ms[update.exchange] = max(0, now_ms - update.received_ms)
         market = Market(update.exchange, update.symbol)
         state = self._markets.get(market) or self._start_market(market, time)
         change = state.book.apply(update.candle, update.source)
@@ -180,13 +187,14 @@ class CandlePipeline:
         out = PipelineOutput()
         grace = self.config.grace_ms
         for state in self._markets.values():
-            close = state.book.expire(now_ms, grace)
+            market_now = now_ms - self._exchange_lag_ms.get(state.market.exchange, 0)
+            close = state.book.expire(market_now, grace)
             if close is not None:
                 self._minute_closed(state, close, out)
             for expired in state.backfills.expire(now_ms):
                 self.stats.backfills_expired += 1
                 out.expired_backfills.append(self._backfill_request(state.market, expired))
-            self._close_rollups(state, max(state.book.settled_until(), now_ms - grace), out)
+            self._close_rollups(state, max(state.book.settled_until(), market_now - grace), out)
             self._forget_settled(state)
         return out
 

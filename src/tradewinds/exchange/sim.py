@@ -552,6 +552,13 @@ class SimulatedExchange:
         # Catching up: at `speed` until simulated time reaches the present, then in step with it.
         return min(simulated, self._present_ms + round(elapsed_ms))
 
+    def _is_history(self, minute_ms: int) -> bool:
+        """Catching up, and the minute ended on the wall clock already."""
+        if self._present_ms is None:
+            return False
+        wall_ms = self._present_ms + round((self._clock() - self._clock_origin) * 1000)
+        return minute_ms + MINUTE_MS <= wall_ms
+
     def _rate(self) -> float:
         """Simulated seconds per real second just now."""
         if self._present_ms is None:
@@ -662,6 +669,11 @@ class SimulatedExchange:
         end = self.source.end_ms
         while not self._closed.is_set() and (end is None or minute < end):
             due = steps_due(minute, self.now_ms(), steps)
+            # While catching up, a minute that is over on the wall clock is history: its forming
+            # states would reach consumers after they closed it by the clock, as corrections.
+            history = self._is_history(minute)
+            if history and due < steps:
+                due = done
             if due > done:
                 # A minute that is already over shows only its final state (a lagging consumer
                 # catches up without the intermediate ones).
@@ -675,7 +687,7 @@ class SimulatedExchange:
                 minute += MINUTE_MS
                 done = 0
                 continue
-            await self._pause_until(minute + step_offset_ms(done + 1, steps))
+            await self._pause_until(minute + (MINUTE_MS if history else step_offset_ms(done + 1, steps)))
 
     def _update(self, symbol: str, candle: Candle, source: UpdateSource) -> CandleUpdate:
         return CandleUpdate(self.name, symbol, candle, source=source, received_ms=self.now_ms())
