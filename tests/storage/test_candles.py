@@ -124,6 +124,10 @@ async def test_latest_time_and_count(candle_store: CandleStore) -> None:
     await candle_store.upsert(BTC, list(reversed(candles)))
     assert await candle_store.latest_time(BTC) == candles[-1].time
     assert await candle_store.count(BTC) == 42
+    # Within a range: the newest candle inside it, not the series' newest.
+    assert await candle_store.latest_time(BTC, until_ms=candles[9].time) == candles[9].time
+    assert await candle_store.latest_time(BTC, candles[3].time, candles[20].time) == candles[20].time
+    assert await candle_store.latest_time(BTC, since_ms=candles[-1].time + 1) is None
 
 
 async def test_upsert_arrays_stores_columns(candle_store: CandleStore) -> None:

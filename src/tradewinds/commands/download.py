@@ -17,7 +17,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, TextIO
 
-from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tradewinds.commands._common import CommandError, fail
@@ -35,7 +34,6 @@ from tradewinds.exchange.adapter import ExchangeAdapter, ExchangeError
 from tradewinds.exchange.registry import candle_page_limit, open_adapter
 from tradewinds.exchange.resume import wall_clock_ms
 from tradewinds.storage.candles import CandleStore, describe_range
-from tradewinds.storage.models import CandleRow, CandleSeriesRow
 from tradewinds.storage.schema import check_current
 
 LINE_EVERY_PAGES = 10  # progress lines when stderr is not a terminal (a log, CI): one per this many pages
@@ -129,31 +127,6 @@ def plan_span(
     first = first_open_at_or_after(since_ms, timeframe)
     start = first if stored_until is None else max(first, stored_until + timeframe.ms)
     return Span(first, start, last_open_time(timeframe, until_ms, now_ms), stored_until)
-
-
-async def latest_stored_between(
-    engine: AsyncEngine, key: SeriesKey, since_ms: int, until_ms: int
-) -> int | None:
-    """Open time of the newest stored candle of `key` with since_ms <= time <= until_ms, None if none.
-
-    Within the range rather than the series' newest (`CandleStore.latest_time`): candles stored
-    after `--until` must not make an earlier, unfetched range look done.
-    """
-    series = (
-        select(CandleSeriesRow.id)
-        .where(
-            CandleSeriesRow.exchange == key.exchange,
-            CandleSeriesRow.symbol == key.symbol,
-            CandleSeriesRow.timeframe == key.timeframe.value,
-        )
-        .scalar_subquery()
-    )
-    query = select(func.max(CandleRow.time)).where(
-        CandleRow.series_id == series, CandleRow.time.between(since_ms, until_ms)
-    )
-    async with engine.connect() as conn:
-        latest = (await conn.execute(query)).scalar_one()
-    return None if latest is None else int(latest)
 
 
 # ----------------------------------------------------------------------------- progress
@@ -323,7 +296,7 @@ class Download:
         end = last_open_time(timeframe, self.until_ms, now)
         stored = None
         if not self.restart and first <= end:
-            stored = await latest_stored_between(engine, self.key, first, end)
+            stored = await CandleStore(engine).latest_time(self.key, first, end)
         return plan_span(timeframe, self.since_ms, self.until_ms, stored, now)
 
     async def _fetch(self, adapter: ExchangeAdapter, store: CandleStore, span: Span) -> None:

@@ -145,9 +145,16 @@ class CandleStore:
             finally:
                 await cursor.close()
 
-    async def latest_time(self, key: SeriesKey) -> int | None:
-        """Open time of the newest stored candle, None if the series has none."""
+    async def latest_time(
+        self, key: SeriesKey, since_ms: int | None = None, until_ms: int | None = None
+    ) -> int | None:
+        """Open time of the newest stored candle (with since_ms <= time <= until_ms when given),
+        None if there is none."""
         query = select(func.max(CandleRow.time)).where(CandleRow.series_id == _series_id_subquery(key))
+        if since_ms is not None:
+            query = query.where(CandleRow.time >= since_ms)
+        if until_ms is not None:
+            query = query.where(CandleRow.time <= until_ms)
         async with self.engine.connect() as conn:
             latest = (await conn.execute(query)).scalar_one()
         return None if latest is None else int(latest)
