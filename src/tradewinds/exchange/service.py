@@ -80,7 +80,10 @@ class ExchangeService:
         reporting = asyncio.create_task(self._report(), name=f"{self.adapter.name}-status")
         stopping = asyncio.create_task(stop.wait())
         log.info(
-            "%s: streaming %d markets to %s", self.adapter.name, len(self.symbols), self._updates_subject
+            "%s: starting the stream of %d markets to %s",
+            self.adapter.name,
+            len(self.symbols),
+            self._updates_subject,
         )
         try:
             await asyncio.wait({streaming, stopping}, return_when=asyncio.FIRST_COMPLETED)
