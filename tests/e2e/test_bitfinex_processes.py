@@ -13,11 +13,8 @@ restart), well within the burst of Bitfinex's real budget of 30 per minute.
 from __future__ import annotations
 
 import asyncio
-import os
 import re
-import signal
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Coroutine, Iterator
@@ -27,6 +24,7 @@ from typing import Any, TypeVar
 import nats
 import pytest
 
+from tests.e2e.processes import TRADEWINDS, Processes, platform
 from tests.exchange.fake_bitfinex import FakeBitfinex, Row, wire_row
 from tradewinds.bus import codec, subjects
 from tradewinds.core.pipeline import PipelineConfig
@@ -39,7 +37,6 @@ from tradewinds.storage.candles import CandleStore
 from tradewinds.storage.database import create_engine
 
 pytestmark = pytest.mark.slow
-TRADEWINDS = [sys.executable, "-m", "tradewinds.cli"]
 MARKETS = {"BTC/USD": ("tBTCUSD", 30_000.0), "ETH/USD": ("tETHUSD", 2_000.0)}  # symbol -> (id, price)
 FINAL = 3  # versions 0..3 of a minute are streamed; 3 is the one it closes with
 HISTORY = 12  # closed minutes the fake holds before the stream starts
@@ -117,46 +114,6 @@ class ServedFake:
         self.run(restart())
 
 
-class Processes:
-    def __init__(self, env: dict[str, str], folder: Path) -> None:
-        self.env, self.folder = env, folder
-        self.running: dict[str, subprocess.Popen[bytes]] = {}
-
-    def start(self, name: str, *args: str) -> subprocess.Popen[bytes]:
-        log = (self.folder / f"{name}.log").open("ab")
-        process = subprocess.Popen([*TRADEWINDS, *args], env=self.env, stdout=subprocess.DEVNULL, stderr=log)
-        self.running[name] = process
-        return process
-
-    def log(self, name: str) -> str:
-        path = self.folder / f"{name}.log"
-        return path.read_text(errors="replace") if path.exists() else ""
-
-    def logs(self) -> str:
-        return "\n".join(f"--- {name} stderr ---\n{self.log(name)}" for name in self.running)
-
-    def check_alive(self) -> None:
-        for name, process in self.running.items():
-            if process.poll() is not None:
-                raise AssertionError(f"{name} exited early with status {process.returncode}\n{self.logs()}")
-
-    def stop(self, name: str, timeout: float = 20) -> int:
-        process = self.running[name]
-        process.send_signal(signal.SIGTERM)
-        try:
-            return process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            raise AssertionError(
-                f"{name} did not stop within {timeout} s of SIGTERM\n{self.logs()}"
-            ) from None
-
-    def stop_all(self) -> None:
-        for process in self.running.values():
-            if process.poll() is None:
-                process.kill()
-                process.wait()
-
-
 @pytest.fixture
 def fake() -> Iterator[ServedFake]:
     # Snapshots of one candle: after the restart the minutes missed are not in the snapshot, so
@@ -170,17 +127,7 @@ def fake() -> Iterator[ServedFake]:
 
 @pytest.fixture
 def processes(tmp_path: Path, nats_url: str, fake: ServedFake) -> Iterator[Processes]:
-    env = {
-        **os.environ,
-        **fake.server.env(),
-        "TRADEWINDS_NATS_URL": nats_url,
-        "TRADEWINDS_HOME": str(tmp_path / "home"),
-        "TRADEWINDS_DATABASE_URL": f"sqlite:///{tmp_path / 'tw.db'}",
-    }
-    subprocess.run([*TRADEWINDS, "db", "upgrade"], env=env, check=True, capture_output=True)
-    group = Processes(env, tmp_path)
-    yield group
-    group.stop_all()
+    yield from platform(tmp_path, nats_url, fake.server.env())
 
 
 async def _stored(url: str, symbol: str, timeframe: Timeframe) -> CandleArrays:

@@ -10,16 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.e2e.processes import Processes, platform
 from tradewinds.domain.candle_arrays import CandleArrays
 from tradewinds.domain.candles import SeriesKey
 from tradewinds.domain.resample import resample_candles
@@ -29,48 +27,12 @@ from tradewinds.storage.candles import CandleStore
 from tradewinds.storage.database import create_engine
 
 pytestmark = pytest.mark.slow
-TRADEWINDS = [sys.executable, "-m", "tradewinds.cli"]
 PAIRS, SEED = 2, 7
-
-
-class Processes:
-    def __init__(self, env: dict[str, str], folder: Path) -> None:
-        self.env, self.folder = env, folder
-        self.running: list[subprocess.Popen[bytes]] = []
-
-    def start(self, name: str, *args: str) -> subprocess.Popen[bytes]:
-        log = (self.folder / f"{name}.log").open("ab")
-        process = subprocess.Popen([*TRADEWINDS, *args], env=self.env, stdout=subprocess.PIPE, stderr=log)
-        self.running.append(process)
-        return process
-
-    def log(self, name: str) -> str:
-        return (self.folder / f"{name}.log").read_text(errors="replace")
-
-    def stop_all(self) -> None:
-        for process in self.running:
-            if process.poll() is None:
-                process.kill()
-                process.wait()
 
 
 @pytest.fixture
 def processes(tmp_path: Path, nats_url: str) -> Iterator[Processes]:
-    env = {
-        **os.environ,
-        "TRADEWINDS_NATS_URL": nats_url,
-        "TRADEWINDS_HOME": str(tmp_path / "home"),
-        "TRADEWINDS_DATABASE_URL": f"sqlite:///{tmp_path / 'tw.db'}",
-    }
-    subprocess.run([*TRADEWINDS, "db", "upgrade"], env=env, check=True, capture_output=True)
-    group = Processes(env, tmp_path)
-    yield group
-    group.stop_all()
-
-
-def stop(process: subprocess.Popen[bytes], timeout: float = 20) -> int:
-    process.send_signal(signal.SIGTERM)
-    return process.wait(timeout=timeout)
+    yield from platform(tmp_path, nats_url)
 
 
 async def stored(url: str, symbol: str, timeframe: Timeframe) -> CandleArrays:
@@ -85,10 +47,11 @@ def test_candles_flow_from_exchange_through_core_to_storage_and_watchers(process
     url = processes.env["TRADEWINDS_DATABASE_URL"]
     core = processes.start("core", "core", "--grace", "1")
     watch = processes.start(
-        "watch", "watch", "candles", "--exchange", "sim", "--timeframe", "5m", "--count", "4", "--json"
-    )
+        "watch", "watch", "candles", "--exchange", "sim", "--timeframe", "5m", "--count", "4", "--json",
+        stdout=subprocess.PIPE,
+    )  # fmt: skip
     time.sleep(1.5)  # the core subscribes before the first update
-    exchange = processes.start(
+    processes.start(
         "exchange",
         "exchange",
         "sim",
@@ -111,9 +74,9 @@ def test_candles_flow_from_exchange_through_core_to_storage_and_watchers(process
     closes = [json.loads(line) for line in out.decode().splitlines()]
     assert len(closes) == 4 and {c["timeframe"] for c in closes} == {"5m"}, processes.log("watch")
     time.sleep(8.0)  # the catch-up (6 s at 600x) is over; the present minute is forming
-    assert stop(exchange) == 0, processes.log("exchange")
+    assert processes.stop("exchange") == 0, processes.log("exchange")
     time.sleep(2.0)
-    assert stop(core) == 0, processes.log("core-again")
+    assert processes.stop("core-again") == 0, processes.log("core-again")
 
     market = SyntheticMarket(PAIRS, SEED)
     for symbol in ("ALPHA/USD", "BRAVO/USD"):
