@@ -11,6 +11,7 @@ import nats
 import pytest
 
 from tradewinds.bus.connection import BusUnavailable, bus_connection, connect_to, embedded_server_folder
+from tradewinds.bus.server import EmbeddedNatsServer
 from tradewinds.bus.shared_server import shared_embedded_server
 from tradewinds.config import Settings
 
@@ -59,3 +60,29 @@ async def test_a_url_nobody_answers_is_named(tmp_path: Path) -> None:
     with pytest.raises(BusUnavailable, match=r"nats://127\.0\.0\.1:9"):
         async with bus_connection(settings(tmp_path, "nats://127.0.0.1:9"), "test", connect_timeout=1):
             pass
+
+
+async def test_a_server_left_running_by_a_killed_owner_is_stopped_and_replaced(tmp_path: Path) -> None:
+    folder = tmp_path / "nats"
+    orphan = EmbeddedNatsServer(folder)
+    orphan.start()
+    dead_owner = 2**22 + 12345
+    (folder / "server.json").write_text(
+        json.dumps({"pid": dead_owner, "server_pid": orphan.pid, "url": orphan.url})
+    )
+    with shared_embedded_server(folder) as url:
+        assert not orphan.running  # stopped: it held the JetStream folder
+        assert json.loads((folder / "server.json").read_text())["pid"] == os.getpid()
+        client = await nats.connect(url)
+        await client.close()
+    orphan.stop()
+
+
+def test_a_reused_pid_is_not_taken_for_the_server(tmp_path: Path) -> None:
+    folder = tmp_path / "nats"
+    folder.mkdir()
+    (folder / "server.json").write_text(
+        json.dumps({"pid": 2**22 + 12345, "server_pid": os.getpid(), "url": "x"})
+    )
+    with shared_embedded_server(folder):
+        pass  # we are still alive: our own pid was not signalled

@@ -3,12 +3,18 @@ log files that failure messages include."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
 import sys
 from collections.abc import Iterator, Mapping
 from pathlib import Path
+
+import nats
+
+from tradewinds.bus import codec, subjects
+from tradewinds.domain.messages import ClosedCandle
 
 TRADEWINDS = [sys.executable, "-m", "tradewinds.cli"]
 
@@ -67,3 +73,22 @@ def platform(tmp_path: Path, nats_url: str, extra_env: Mapping[str, str] = {}) -
     group = Processes(env, tmp_path)
     yield group
     group.stop_all()
+
+
+def published_closes(nats_url: str) -> list[ClosedCandle]:
+    """Every close the CANDLES stream holds, in the order it took them."""
+
+    async def read() -> list[ClosedCandle]:
+        client = await nats.connect(nats_url)
+        try:
+            js = client.jetstream()
+            info = await js.stream_info(subjects.CANDLES_STREAM)
+            messages = [
+                await js.get_msg(subjects.CANDLES_STREAM, seq)
+                for seq in range(info.state.first_seq, info.state.last_seq + 1)
+            ]
+            return [codec.decode(m.data or b"", ClosedCandle) for m in messages]
+        finally:
+            await client.close()
+
+    return asyncio.run(read())

@@ -21,16 +21,14 @@ from collections.abc import Callable, Coroutine, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
-import nats
 import pytest
 
-from tests.e2e.processes import TRADEWINDS, Processes, platform
+from tests.e2e.processes import TRADEWINDS, Processes, platform, published_closes
 from tests.exchange.fake_bitfinex import FakeBitfinex, Row, wire_row
-from tradewinds.bus import codec, subjects
 from tradewinds.core.pipeline import PipelineConfig
 from tradewinds.domain.candle_arrays import CandleArrays
 from tradewinds.domain.candles import Candle, SeriesKey
-from tradewinds.domain.messages import ClosedCandle, CloseReason
+from tradewinds.domain.messages import CloseReason
 from tradewinds.domain.resample import resample_candles
 from tradewinds.domain.timeframes import MINUTE_MS, Timeframe
 from tradewinds.storage.candles import CandleStore
@@ -142,24 +140,10 @@ def stored(url: str, symbol: str, timeframe: Timeframe = Timeframe.M1) -> dict[i
     return {c.time: c for c in asyncio.run(_stored(url, symbol, timeframe)).to_candles()}
 
 
-async def _published_closes(nats_url: str) -> list[ClosedCandle]:
-    client = await nats.connect(nats_url)
-    try:
-        js = client.jetstream()
-        info = await js.stream_info(subjects.CANDLES_STREAM)
-        messages = [
-            await js.get_msg(subjects.CANDLES_STREAM, seq)
-            for seq in range(info.state.first_seq, info.state.last_seq + 1)
-        ]
-        return [codec.decode(m.data or b"", ClosedCandle) for m in messages]
-    finally:
-        await client.close()
-
-
 def minute_closes(nats_url: str, symbol: str) -> dict[int, list[CloseReason]]:
     """Why the core closed each 1-minute candle of `symbol`, from what it published."""
     reasons: dict[int, list[CloseReason]] = {}
-    for close in asyncio.run(_published_closes(nats_url)):
+    for close in published_closes(nats_url):
         if close.symbol == symbol and close.timeframe == Timeframe.M1.value:
             reasons.setdefault(close.candle.time, []).append(close.reason)
     return reasons

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.processes import Processes, platform
+from tests.e2e.processes import Processes, platform, published_closes
 from tradewinds.domain.candle_arrays import CandleArrays
 from tradewinds.domain.candles import SeriesKey
 from tradewinds.domain.resample import resample_candles
@@ -77,6 +77,13 @@ def test_candles_flow_from_exchange_through_core_to_storage_and_watchers(process
     assert processes.stop("exchange") == 0, processes.log("exchange")
     time.sleep(2.0)
     assert processes.stop("core-again") == 0, processes.log("core-again")
+
+    # Exactly once: the restarted core closed the minutes it backfilled again, and the stream kept
+    # each close once.
+    keys = [
+        (c.symbol, c.timeframe, c.candle.time) for c in published_closes(processes.env["TRADEWINDS_NATS_URL"])
+    ]
+    assert keys and len(keys) == len(set(keys))
 
     market = SyntheticMarket(PAIRS, SEED)
     for symbol in ("ALPHA/USD", "BRAVO/USD"):

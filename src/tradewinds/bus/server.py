@@ -6,14 +6,20 @@ folder it is given. `EmbeddedNatsServer` is a context manager: the server stops 
 
 from __future__ import annotations
 
+import ctypes
 import json
+import os
 import shutil
+import signal
 import subprocess
 import sys
 import sysconfig
 import time
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
+
+_PR_SET_PDEATHSIG = 1  # from linux/prctl.h
 
 
 class NatsServerError(RuntimeError):
@@ -38,6 +44,25 @@ def nats_server_binary() -> Path:
     )
 
 
+def _parent_death_signal() -> Callable[[], None] | None:
+    """A function for the child to run before exec that makes Linux send it SIGTERM when we die
+    (PR_SET_PDEATHSIG), so a killed Tradewinds leaves no server behind; None off Linux. The C
+    function is looked up here, in the parent: the child only calls it. Linux ties the signal to
+    the starting thread, so start the server from a thread that lives as long (the main one)."""
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+    parent = os.getpid()
+
+    def in_child() -> None:
+        prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+        if os.getppid() != parent:  # we died before the call: nobody will stop it
+            os._exit(1)
+
+    return in_child
+
+
 class EmbeddedNatsServer:
     """One nats-server process with JetStream, data under `folder`."""
 
@@ -59,8 +84,15 @@ class EmbeddedNatsServer:
             "--store_dir", str(self.folder / "jetstream"),
             "--log", str(log_path),
         ]  # fmt: skip
+        # Its own session: Ctrl-C in a terminal signals the whole foreground process group, but the
+        # server must outlive its clients' last messages; we stop it ourselves (SIGTERM).
         self._process = subprocess.Popen(
-            command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+            command,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+            preexec_fn=_parent_death_signal(),
         )
         self.url = self._wait_for_url(self.folder / f"nats-server_{self._process.pid}.ports", log_path)
         return self.url
@@ -90,6 +122,10 @@ class EmbeddedNatsServer:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process is not None else None
 
     @property
     def running(self) -> bool:

@@ -13,7 +13,9 @@ import contextlib
 import fcntl
 import json
 import os
+import signal
 import socket
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -32,7 +34,7 @@ def shared_embedded_server(folder: Path) -> Iterator[str]:
         if url is None:
             server = EmbeddedNatsServer(folder)
             url = server.start()
-            record.write_text(json.dumps({"pid": os.getpid(), "url": url}))
+            record.write_text(json.dumps({"pid": os.getpid(), "server_pid": server.pid, "url": url}))
     try:
         yield url
     finally:
@@ -54,19 +56,48 @@ def _locked(path: Path) -> Iterator[None]:
 
 
 def _running_url(record: Path) -> str | None:
-    """The recorded URL if its owner lives and the server accepts connections, else None."""
+    """The recorded URL if its owner lives and the server accepts connections, else None.
+
+    A server whose owner died without stopping it (SIGKILL) is stopped here: it would hold the
+    JetStream folder that a new server needs."""
     try:
         data = json.loads(record.read_text())
         pid, url = int(data["pid"]), str(data["url"])
+        server_pid = data.get("server_pid")
     except (FileNotFoundError, ValueError, KeyError, TypeError):
         return None
+    if not _alive(pid):
+        if isinstance(server_pid, int) and _is_our_server(server_pid, record.parent):
+            _stop_orphan(server_pid, record.parent)
+        return None
+    return url if _accepts_connections(url) else None
+
+
+def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
-        return None
+        return False
     except PermissionError:
         pass  # alive, another user's
-    return url if _accepts_connections(url) else None
+    return True
+
+
+def _is_our_server(pid: int, folder: Path) -> bool:
+    """Whether `pid` is still a nats-server of `folder` (not a process that reused the pid)."""
+    try:
+        command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    return bool(command) and command[0].endswith(b"nats-server") and os.fsencode(folder) in command
+
+
+def _stop_orphan(pid: int, folder: Path, wait_seconds: float = 10.0) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + wait_seconds
+    while _is_our_server(pid, folder) and time.monotonic() < deadline:
+        time.sleep(0.05)
 
 
 def _accepts_connections(url: str) -> bool:

@@ -2,8 +2,9 @@
 
 CANDLES keeps closed candles for two days, so a worker or watcher that restarts catches up
 from where it stopped; the database keeps them for ever. Each close is published with a message
-id (its series and open time), so a core that restarts and publishes a close again within the
-duplicate window is stored once.
+id (its series and open time), so a close published again within the duplicate window is stored
+once: a core that restarts re-closes the day of minutes it backfills, so the window is a day and
+an hour.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ CANDLES = StreamConfig(
     name=subjects.CANDLES_STREAM,
     subjects=[subjects.ALL_CLOSED_CANDLES],
     max_age=2 * DAY_SECONDS,
-    duplicate_window=15 * 60.0,
+    duplicate_window=DAY_SECONDS + 3600.0,
 )
 
 

@@ -1,5 +1,6 @@
 """What every long-running command shares: logging, the bus connection, and a clean stop on
-Ctrl-C or SIGTERM (Kubernetes sends it), so queued work is finished before the process exits."""
+Ctrl-C, SIGTERM (Kubernetes sends it) or SIGHUP (a closed terminal), so queued work is finished
+before the process exits."""
 
 from __future__ import annotations
 
@@ -41,7 +42,7 @@ def run_service(name: str, body: ServiceBody, verbose: bool = False) -> int:
     async def main() -> int:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
-        for signum in (signal.SIGINT, signal.SIGTERM):
+        for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.add_signal_handler(signum, stop.set)
         async with bus_connection(Settings.from_env(), name) as bus:

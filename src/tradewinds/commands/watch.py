@@ -8,8 +8,9 @@ import sys
 from typing import Any
 
 import msgspec
+from nats.js.api import DeliverPolicy
 
-from tradewinds.bus import codec, subjects
+from tradewinds.bus import codec, streams, subjects
 from tradewinds.commands._common import fail
 from tradewinds.commands._service import run_service
 from tradewinds.core.display import format_closed_candle
@@ -56,8 +57,13 @@ def run_candles(args: argparse.Namespace) -> int:
             if args.count is not None and seen >= args.count:
                 stop.set()
 
-        subscription = await bus.subscribe(subject, cb=show)
-        await bus.flush()
+        # From the JetStream stream, not the plain subject: a close the core published twice (a
+        # restart re-closing what it backfilled) is stored, and so shown, once.
+        js = bus.jetstream()
+        await streams.ensure_stream(js, streams.CANDLES)
+        subscription = await js.subscribe(
+            subject, cb=show, ordered_consumer=True, deliver_policy=DeliverPolicy.NEW
+        )
         print(f"watching {subject} (Ctrl-C to stop)", file=sys.stderr, flush=True)
         await stop.wait()
         await subscription.unsubscribe()
