@@ -34,6 +34,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/backtest.py
 	$(BIN)/python benchmarks/evaluate.py
 	$(BIN)/python benchmarks/storage.py
+	$(BIN)/python benchmarks/core.py
 
 clean:
 	rm -rf $(VENV) build dist .pytest_cache .mypy_cache .ruff_cache

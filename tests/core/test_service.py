@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import shutil
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -210,11 +210,11 @@ class FlakyStore:
         self.store = store
         self.failures = failures
 
-    async def upsert(self, key: SeriesKey, candles: list[Candle]) -> int:
+    async def upsert_many(self, batches: Mapping[SeriesKey, Sequence[Candle]]) -> None:
         if self.failures:
             self.failures -= 1
             raise OSError("database unreachable")
-        return await self.store.upsert(key, candles)
+        await self.store.upsert_many(batches)
 
 
 async def test_failed_writes_are_retried_and_nothing_is_published_before_it_is_stored(

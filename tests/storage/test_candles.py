@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+import asyncpg  # type: ignore[import-untyped]
 import numpy as np
 import pytest
 
@@ -187,3 +188,25 @@ async def test_concurrent_writers_of_the_same_new_candles(database_url: str) -> 
         )
         assert sorted(written) == [0, 5_000]
         assert await CandleStore(second).range(BTC) == seed + candles
+
+
+async def test_upsert_many_writes_several_series_at_once(candle_store: CandleStore) -> None:
+    btc, eth = minutes(5), minutes(3, price=2_000.0, seed=2)
+    await candle_store.upsert_many({BTC: btc, ETH: eth, BTC_HOURLY: []})
+    changed = minutes(5)[-1]
+    changed = Candle(changed.time, changed.open, changed.high + 1, changed.low, changed.close, 9.0)
+    await candle_store.upsert_many({BTC: [changed], ETH: eth})  # a correction and a repeat
+    assert await candle_store.range(BTC, None, None) == [*btc[:-1], changed]
+    assert await candle_store.range(ETH, None, None) == eth
+    assert await candle_store.series() == [BTC, ETH]
+
+
+async def test_upsert_many_is_all_or_nothing(candle_store: CandleStore) -> None:
+    unstorable = Candle(2**70, 1.0, 1.0, 1.0, 1.0, 1.0)  # no database integer holds that time
+    with pytest.raises((OverflowError, asyncpg.DataError)):  # SQLite's driver, PostgreSQL's
+        await candle_store.upsert_many({BTC: minutes(2), ETH: [unstorable]})
+    assert await candle_store.count(BTC) == 0
+    assert await candle_store.series() == []
+    # The series ids looked up in the rolled-back transaction were not kept: they do not exist.
+    await candle_store.upsert_many({ETH: minutes(2), BTC: minutes(1)})
+    assert await candle_store.count(ETH) == 2 and await candle_store.count(BTC) == 1

@@ -13,7 +13,7 @@ import contextlib
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
@@ -44,7 +44,9 @@ def wall_clock_ms() -> int:
 class CandleWriter(Protocol):
     """Where closed candles go before they are published (`CandleStore` in production)."""
 
-    async def upsert(self, key: SeriesKey, candles: Sequence[Candle]) -> int: ...
+    async def upsert_many(self, batches: Mapping[SeriesKey, Sequence[Candle]]) -> None:
+        """All of the batches in one transaction, or none of them."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -205,35 +207,29 @@ class CoreService:
             out.extend(self.pipeline.on_backfill_done(market, request.since_ms, request.until_ms))
 
     async def _store(self, out: PipelineOutput) -> set[SeriesKey]:
-        """Write closes and corrections, one upsert per series; return the series that could not be
-        written (only when stopping: until then a failed write is retried)."""
+        """Write closes and corrections in one transaction; return the series that could not be
+        written (all of them, only when stopping: until then a failed write is retried)."""
         by_series: dict[SeriesKey, list[Candle]] = defaultdict(list)
         items: list[ClosedCandle | CandleCorrection] = [*out.closed, *out.corrections]
         for item in items:
             by_series[_series_of(item)].append(item.candle)
-        return {key for key, candles in by_series.items() if not await self._store_series(key, candles)}
+        if not by_series or await self._store_batch(by_series, len(items)):
+            return set()
+        return set(by_series)
 
-    async def _store_series(self, key: SeriesKey, candles: list[Candle]) -> bool:
+    async def _store_batch(self, by_series: dict[SeriesKey, list[Candle]], count: int) -> bool:
         wait = self.settings.store_retry_seconds
         while True:
             try:
-                await self.store.upsert(key, candles)
-                self.counters.stored += len(candles)
+                await self.store.upsert_many(by_series)
+                self.counters.stored += count
                 return True
             except Exception as exc:  # the database may be down for a while: keep the candles
                 self.counters.store_failures += 1
                 if self._stopping:
-                    log.error(
-                        "core: could not store %d candles of %s while stopping: %s", len(candles), key, exc
-                    )
+                    log.error("core: could not store %d candles while stopping: %s", count, exc)
                     return False
-                log.error(
-                    "core: storing %d candles of %s failed (%s); retrying in %.0f s",
-                    len(candles),
-                    key,
-                    exc,
-                    wait,
-                )
+                log.error("core: storing %d candles failed (%s); retrying in %.0f s", count, exc, wait)
                 await asyncio.sleep(wait)
                 wait = min(wait * 2, 30.0)
 

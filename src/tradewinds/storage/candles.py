@@ -12,7 +12,7 @@ decodes a binary COPY with numpy.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import asyncpg  # type: ignore[import-untyped]
@@ -51,6 +51,15 @@ _SQLITE_UPSERT = (
     f"ON CONFLICT (series_id, time) DO UPDATE SET {_SET} WHERE {_CHANGED}"
 )
 _SQLITE_BATCH = 100_000  # rows per executemany: bounds the parameter list's memory
+# Many series at once (the core's live writes: a few candles each), the series id per row.
+_SQLITE_UPSERT_KEYED = (
+    f"INSERT INTO candles (series_id, {', '.join(_COLUMNS)}) VALUES (?, ?, ?, ?, ?, ?, ?) "
+    f"ON CONFLICT (series_id, time) DO UPDATE SET {_SET} WHERE {_CHANGED}"
+)
+_POSTGRES_UPSERT_KEYED = (
+    f"INSERT INTO candles (series_id, {', '.join(_COLUMNS)}) VALUES ($1, $2, $3, $4, $5, $6, $7) "
+    f"ON CONFLICT (series_id, time) DO UPDATE SET {_SET} WHERE {_CHANGED}"
+)
 
 _POSTGRES_STAGING = "tradewinds_incoming_candles"
 _KEYED_COLUMNS = ("series_id", *_COLUMNS)
@@ -77,13 +86,39 @@ class CandleStore:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
         self._postgres = engine.dialect.name == "postgresql"
+        self._series_ids: dict[SeriesKey, int] = {}  # ids never change once committed
+
+    async def upsert_many(self, batches: Mapping[SeriesKey, Sequence[Candle]]) -> None:
+        """Store the candles of several series in one transaction: all of them or, on an error,
+        none. For many small writes (the core's closes); `upsert` is faster for bulk history."""
+        if not any(batches.values()):
+            return
+        created: dict[SeriesKey, int] = {}
+        async with self.engine.begin() as conn:
+            rows: list[tuple[int, *Row]] = []
+            for key, candles in batches.items():
+                if not candles:
+                    continue
+                series_id = self._series_ids.get(key) or created.get(key)
+                if series_id is None:
+                    series_id = await self._series_id(conn, key, create=True)
+                    assert series_id is not None
+                    created[key] = series_id
+                unique = _unique_by_time(
+                    [(c.time, c.open, c.high, c.low, c.close, c.volume) for c in candles]
+                )
+                rows.extend((series_id, *row) for row in unique)
+            if self._postgres:
+                await (await driver_connection(conn)).executemany(_POSTGRES_UPSERT_KEYED, rows)
+            else:
+                await conn.exec_driver_sql(_SQLITE_UPSERT_KEYED, rows)
+        # Only now: an id created in a transaction that rolled back does not exist.
+        self._series_ids.update(created)
 
     async def upsert(self, key: SeriesKey, candles: Sequence[Candle]) -> int:
         """Store candles, overwriting stored ones with the same open time; return how many were new
         or changed. If `candles` repeats an open time, the later one wins."""
-        return await self._upsert_rows(
-            key, [(c.time, c.open, c.high, c.low, c.close, c.volume) for c in candles]
-        )
+        return await self._upsert_rows(key, [_row(c) for c in candles])
 
     async def upsert_arrays(self, key: SeriesKey, arrays: CandleArrays) -> int:
         """`upsert` for columns, e.g. straight from `read_candle_csv`."""
@@ -215,6 +250,10 @@ def describe_range(since_ms: int | None, until_ms: int | None) -> str:
     if since_ms is None:
         return f"up to {format_time_ms(until_ms)}"
     return f"from {format_time_ms(since_ms)} to {format_time_ms(until_ms)}"
+
+
+def _row(c: Candle) -> Row:
+    return (c.time, c.open, c.high, c.low, c.close, c.volume)
 
 
 def _unique_by_time(rows: list[Row]) -> list[Row]:
