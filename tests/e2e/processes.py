@@ -60,14 +60,17 @@ class Processes:
                 process.wait()
 
 
-def platform(tmp_path: Path, nats_url: str, extra_env: Mapping[str, str] = {}) -> Iterator[Processes]:
-    """Processes sharing one bus and one upgraded SQLite database; killed at the end."""
+def platform(
+    tmp_path: Path, nats_url: str, database_url: str | None = None, extra_env: Mapping[str, str] = {}
+) -> Iterator[Processes]:
+    """Processes sharing one bus and one upgraded database (default: a new SQLite file); killed at
+    the end."""
     env = {
         **os.environ,
         **extra_env,
         "TRADEWINDS_NATS_URL": nats_url,
         "TRADEWINDS_HOME": str(tmp_path / "home"),
-        "TRADEWINDS_DATABASE_URL": f"sqlite:///{tmp_path / 'tw.db'}",
+        "TRADEWINDS_DATABASE_URL": database_url or f"sqlite:///{tmp_path / 'tw.db'}",
     }
     subprocess.run([*TRADEWINDS, "db", "upgrade"], env=env, check=True, capture_output=True)
     group = Processes(env, tmp_path)

@@ -125,7 +125,7 @@ def fake() -> Iterator[ServedFake]:
 
 @pytest.fixture
 def processes(tmp_path: Path, nats_url: str, fake: ServedFake) -> Iterator[Processes]:
-    yield from platform(tmp_path, nats_url, fake.server.env())
+    yield from platform(tmp_path, nats_url, extra_env=fake.server.env())
 
 
 async def _stored(url: str, symbol: str, timeframe: Timeframe) -> CandleArrays:

@@ -1,5 +1,5 @@
 """Market data end to end, as separate processes: `tradewinds exchange sim`, `tradewinds core` and
-`tradewinds watch candles` on a private nats-server, storing into SQLite.
+`tradewinds watch candles` on a private nats-server, storing into SQLite and PostgreSQL.
 
 The simulated exchange starts an hour in the past and runs at 600x until the present, so an hour of
 minutes flows in seconds. The core is killed (SIGKILL, mid-stream) and started again: what it
@@ -31,8 +31,8 @@ PAIRS, SEED = 2, 7
 
 
 @pytest.fixture
-def processes(tmp_path: Path, nats_url: str) -> Iterator[Processes]:
-    yield from platform(tmp_path, nats_url)
+def processes(tmp_path: Path, nats_url: str, database_url: str) -> Iterator[Processes]:
+    yield from platform(tmp_path, nats_url, database_url)  # on SQLite and on PostgreSQL
 
 
 async def stored(url: str, symbol: str, timeframe: Timeframe) -> CandleArrays:
