@@ -46,6 +46,22 @@ class CandleArrays:
             volume=np.fromiter((c.volume for c in rows), dtype=np.float64, count=len(rows)),
         )
 
+    @classmethod
+    def concat(cls, parts: Sequence[CandleArrays]) -> CandleArrays:
+        """The parts one after the other (they must already be in time order)."""
+        if len(parts) == 1:
+            return parts[0]
+        if not parts:
+            return cls.from_candles([])
+        return cls(
+            time=np.concatenate([p.time for p in parts]),
+            open=np.concatenate([p.open for p in parts]),
+            high=np.concatenate([p.high for p in parts]),
+            low=np.concatenate([p.low for p in parts]),
+            close=np.concatenate([p.close for p in parts]),
+            volume=np.concatenate([p.volume for p in parts]),
+        )
+
     def to_candles(self) -> list[Candle]:
         return [
             Candle(int(t), float(o), float(h), float(lo), float(c), float(v))
