@@ -10,7 +10,6 @@ BACKFILL before newer updates.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import difflib
 import functools
 import logging
@@ -40,6 +39,7 @@ from tradewinds.exchange.adapter import (
     OrderSide,
     OrderStatus,
 )
+from tradewinds.exchange.fan_in import UpdateFanIn
 from tradewinds.exchange.ratelimit import (
     IP_BUCKET,
     Backoff,
@@ -616,39 +616,20 @@ class _CcxtCandleStream:
         self._exchange = adapter.exchange
         self._settings = adapter.stream_settings
         self._symbols = symbols
-        self._queue: asyncio.Queue[CandleUpdate | None] = asyncio.Queue(self._settings.queue_size)
-        self._failure: BaseException | None = None
+        self._fan_in = UpdateFanIn(self._settings.queue_size)
         self._last_message = time.monotonic()
         self.reconnects = 0
 
     async def updates(self) -> AsyncIterator[CandleUpdate]:
-        tasks = [asyncio.create_task(self._watch(symbol)) for symbol in self._symbols]
-        tasks.append(asyncio.create_task(self._watchdog()))
-        for task in tasks:
-            task.add_done_callback(self._on_task_done)
-        try:
-            while True:
-                item = await self._queue.get()
-                if self._failure is not None:
-                    raise self._failure
-                if item is not None:
-                    yield item
-        finally:
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-
-    def _on_task_done(self, task: asyncio.Task[None]) -> None:
-        if not task.cancelled() and task.exception() is not None:
-            self._failure = task.exception()
-            with contextlib.suppress(asyncio.QueueFull):
-                self._queue.put_nowait(None)
+        watchers = [(f"watch-{symbol}", self._watch(symbol)) for symbol in self._symbols]
+        async for update in self._fan_in.updates([*watchers, ("watchdog", self._watchdog())]):
+            yield update
 
     async def _emit(self, symbol: str, candle: Candle, source: UpdateSource) -> None:
         update = CandleUpdate(
             self._adapter.name, symbol, candle, source=source, received_ms=self._adapter._now_ms()
         )
-        await self._queue.put(update)
+        await self._fan_in.put(update)
 
     async def _watch(self, symbol: str) -> None:
         settings = self._settings

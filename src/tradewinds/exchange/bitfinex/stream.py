@@ -11,7 +11,6 @@ are delivered as BACKFILL (from the snapshot, or fetched over REST) before any n
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
@@ -24,6 +23,7 @@ import msgspec
 from tradewinds.domain.candles import Candle
 from tradewinds.domain.messages import CandleUpdate, UpdateSource
 from tradewinds.exchange.bitfinex import wire
+from tradewinds.exchange.fan_in import UpdateFanIn
 from tradewinds.exchange.ratelimit import Backoff, BucketSpec, RateLimiter, shared_rate_limiter
 from tradewinds.exchange.resume import plan_resume, wall_clock_ms
 from tradewinds.exchange.urls import BITFINEX_WS
@@ -114,8 +114,7 @@ class BitfinexCandleStream:
             f"{EXCHANGE}:ws-connections",
             BucketSpec(self.settings.connections_per_minute, self.settings.connection_burst),
         )
-        self._queue: asyncio.Queue[CandleUpdate | None] = asyncio.Queue(self.settings.queue_size)
-        self._failure: BaseException | None = None
+        self._fan_in = UpdateFanIn(self.settings.queue_size)
         self.stats = StreamStats()
 
     @property
@@ -129,37 +128,15 @@ class BitfinexCandleStream:
     async def updates(self) -> AsyncIterator[CandleUpdate]:
         """Candle updates until the consumer stops iterating (or cancels)."""
         async with aiohttp.ClientSession() as session:
-            workers = [
-                asyncio.create_task(
-                    _Connection(self, group, number).run(session), name=f"bitfinex-ws-{number}"
-                )
+            connections = [
+                (f"bitfinex-ws-{number}", _Connection(self, group, number).run(session))
                 for number, group in enumerate(self._groups(), start=1)
             ]
-            for worker in workers:
-                worker.add_done_callback(self._on_worker_done)
-            try:
-                while True:
-                    item = await self._queue.get()
-                    if self._failure is not None:
-                        raise self._failure
-                    if item is not None:
-                        yield item
-            finally:
-                tasks: list[asyncio.Task[None]] = [*workers]
-                tasks += [m.backfill for m in self._markets if m.backfill is not None]
-                for task in tasks:
-                    task.cancel()
-                await asyncio.gather(*tasks, return_exceptions=True)
+            async for update in self._fan_in.updates(connections, also_cancel=self._running_backfills):
+                yield update
 
-    def _on_worker_done(self, task: asyncio.Task[None]) -> None:
-        if task.cancelled():
-            return
-        error = task.exception()
-        if error is not None:
-            # A bug, not a network problem (those are retried): stop the stream loudly.
-            self._failure = error
-            with contextlib.suppress(asyncio.QueueFull):
-                self._queue.put_nowait(None)  # wake the consumer
+    def _running_backfills(self) -> list[asyncio.Task[None]]:
+        return [m.backfill for m in self._markets if m.backfill is not None]
 
     # ---------------------------------------------------------------- per-market handling
 
@@ -227,7 +204,7 @@ class BitfinexCandleStream:
     async def _emit(self, market: _Market, candle: Candle, source: UpdateSource) -> None:
         if market.last_seen is None or candle.time > market.last_seen:
             market.last_seen = candle.time
-        await self._queue.put(
+        await self._fan_in.put(
             CandleUpdate(EXCHANGE, market.symbol, candle, source=source, received_ms=self._now_ms())
         )
 
