@@ -27,7 +27,7 @@ def setup_logging(verbose: bool = False) -> None:
         stream=sys.stderr,
     )
     # Third-party chatter stays out of the operator's log unless asked for.
-    for noisy in ("asyncio", "aiosqlite", "nats"):
+    for noisy in ("asyncio", "aiosqlite", "nats", "alembic"):
         logging.getLogger(noisy).setLevel(logging.DEBUG if verbose else logging.WARNING)
 
 

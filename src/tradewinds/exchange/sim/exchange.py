@@ -45,7 +45,7 @@ class SimulatedExchange:
     """The `sim` venue: a synthetic (or replayed) market in simulated time, trading on paper.
 
     `speed` is simulated seconds per real second (60: a simulated minute per second); simulated
-    time starts at `start_ms` (default: now, aligned down to a minute). `clock` (real seconds)
+    time starts at `start_ms` (default: now, in step with the wall clock). `clock` (real seconds)
     and `sleep` are injectable so tests can run simulated time without waiting. The paper account
     (`account`) starts with `balances`, by default 10,000 of the quote currency.
 
