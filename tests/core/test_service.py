@@ -239,3 +239,38 @@ async def test_failed_writes_are_retried_and_nothing_is_published_before_it_is_s
     assert service.counters.store_failures == 2
     assert watcher.unstored == [] and watcher.times(Timeframe.M1) == [T0]
     await publisher.close()
+
+
+async def test_a_close_jetstream_did_not_take_is_published_again_and_kept_once(
+    nats_url: str, store: CandleStore
+) -> None:
+    publisher = await nats.connect(nats_url)
+    core_nc = await nats.connect(nats_url)
+    clock = FakeClock(T0 + M + 1_000)
+    settings = CoreSettings(publish_retry_seconds=0.01)
+    service = CoreService(
+        core_nc, store, CandlePipeline(PipelineConfig(startup_backfill=False)), settings, clock
+    )
+    real_publish = service._publish_closed
+    attempts: list[ClosedCandle] = []
+
+    async def unacknowledged_twice(closed: ClosedCandle) -> None:
+        attempts.append(closed)
+        await real_publish(closed)  # reaches the stream...
+        if len(attempts) <= 2:
+            raise TimeoutError("no acknowledgement")  # ...but the answer is lost
+
+    service._publish_closed = unacknowledged_twice  # type: ignore[method-assign]
+    await service.start()
+    try:
+        for i in (0, 1):
+            update = CandleUpdate("bitfinex", "BTC/USD", candle(T0 + i * M))
+            await publisher.publish(UPDATES, msgspec.msgpack.encode(update))
+        await eventually(lambda: service.counters.published == 1, "minute 0 published")
+    finally:
+        await service.stop()
+        await core_nc.close()
+    assert len(attempts) == 3 and service.counters.publish_failures == 2
+    info = await publisher.jetstream().stream_info("CANDLES")
+    assert info.state.messages == 1  # three publishes, one stored close: the message id
+    await publisher.close()

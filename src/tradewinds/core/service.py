@@ -55,6 +55,10 @@ class CoreSettings:
     status_seconds: float = 60.0  # how often a status line is logged
     batch_limit: int = 2_000  # queued items handled per store-then-publish round
     store_retry_seconds: float = 2.0  # first wait after a failed write (doubles, up to 30 s)
+    # A close that JetStream did not acknowledge is published again (the message id makes a
+    # repeat harmless), this many times, waiting publish_retry_seconds, doubling, in between.
+    publish_attempts: int = 6
+    publish_retry_seconds: float = 0.5
 
 
 @dataclass(frozen=True)
@@ -235,12 +239,29 @@ class CoreService:
 
     async def _publish(self, closed: list[ClosedCandle]) -> None:
         for candle in closed:
+            if await self._publish_with_retries(candle):
+                self.counters.published += 1
+
+    async def _publish_with_retries(self, candle: ClosedCandle) -> bool:
+        wait = self.settings.publish_retry_seconds
+        for attempt in range(1, self.settings.publish_attempts + 1):
             try:
                 await self._publish_closed(candle)
-                self.counters.published += 1
-            except Exception as exc:  # stored already; subscribers can read it from the database
+                return True
+            except Exception as exc:  # NATS down or JetStream without an answer: try again
                 self.counters.publish_failures += 1
-                log.error("core: publishing %s failed: %s", _describe_closed(candle), exc)
+                last = attempt == self.settings.publish_attempts or self._stopping
+                log.error(
+                    "core: publishing %s failed (%s)%s",
+                    _describe_closed(candle),
+                    exc or type(exc).__name__,
+                    "; it is stored, readers find it in the database" if last else f"; again in {wait:.1f} s",
+                )
+                if last:
+                    return False
+                await asyncio.sleep(wait)
+                wait *= 2
+        return False
 
     # -- backfills, clock, status -----------------------------------------------------------
 
