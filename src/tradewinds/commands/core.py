@@ -58,26 +58,31 @@ def run(args: argparse.Namespace) -> int:
         config = PipelineConfig(grace_ms=int(args.grace * 1000))
     except (StorageError, ValueError) as exc:
         return fail(str(exc))
+    # The database first: a core that cannot store must not start taking candles.
+    try:
+        asyncio.run(prepare_database(url, args.upgrade_schema))
+    except StorageError as exc:
+        return fail(str(exc), status=1)
+    except (SQLAlchemyError, OSError) as exc:
+        return fail(describe_database_error(exc, url), status=1)
 
     async def body(bus: Any, stop: asyncio.Event) -> int:
         engine = create_engine(url)
         try:
-            if args.upgrade_schema:
-                await schema.upgrade(engine)
-            await schema.check_current(engine, f"database {display_url(url)}")
-            service = CoreService(
-                bus,
-                CandleStore(engine),
-                CandlePipeline(config),
-                CoreSettings(status_seconds=args.status_every),
-            )
-            await service.run(stop)
+            settings = CoreSettings(status_seconds=args.status_every)
+            await CoreService(bus, CandleStore(engine), CandlePipeline(config), settings).run(stop)
             return 0
-        except StorageError as exc:
-            return fail(str(exc), status=1)
-        except (SQLAlchemyError, OSError) as exc:
-            return fail(describe_database_error(exc, url), status=1)
         finally:
             await engine.dispose()
 
     return run_service("tradewinds-core", body, args.verbose)
+
+
+async def prepare_database(url: str, upgrade: bool) -> None:
+    engine = create_engine(url)
+    try:
+        if upgrade:
+            await schema.upgrade(engine)
+        await schema.check_current(engine, f"database {display_url(url)}")
+    finally:
+        await engine.dispose()
