@@ -33,7 +33,7 @@ from tradewinds.exchange.sim.source import (
     steps_due,
     unknown_market_message,
 )
-from tradewinds.exchange.sim.synthetic import LISTED_MS, SyntheticMarket
+from tradewinds.exchange.sim.synthetic import SyntheticMarket
 
 Clock = Callable[[], float]  # real seconds, monotonic
 Sleep = Callable[[float], Awaitable[None]]
@@ -61,6 +61,7 @@ class SimulatedExchange:
         speed: float = 1.0,
         start_ms: int | None = None,
         *,
+        source: MinuteSource | None = None,
         quote: str = "USD",
         clock: Clock = time.monotonic,
         sleep: Sleep = asyncio.sleep,
@@ -72,80 +73,15 @@ class SimulatedExchange:
         realtime_after_catch_up: bool = False,
         wall_clock: Callable[[], int] = wall_clock_ms,
     ) -> None:
-        source = SyntheticMarket(pairs, seed, quote)
+        """`source` replaces the synthetic market of `pairs`, `seed` and `quote` (see `replay`)."""
+        source = source or SyntheticMarket(pairs, seed, quote)
         present = wall_clock()
-        start = present if start_ms is None else start_ms  # in step with the wall clock
-        if start < source.first_ms:
-            raise ValueError(f"start_ms {start} is before the synthetic markets open ({LISTED_MS})")
-        self._setup(
-            source,
-            speed=speed,
-            start_ms=start,
-            clock=clock,
-            sleep=sleep,
-            balances={quote: Decimal(10_000)} if balances is None else balances,
-            fee_rate=fee_rate,
-            slippage=slippage,
-            updates_per_minute=updates_per_minute,
-            snapshot_minutes=snapshot_minutes,
-            catch_up_until_ms=present if realtime_after_catch_up else None,
-        )
-
-    @classmethod
-    def replay(
-        cls,
-        candles: Path | str | CandleArrays,
-        symbol: str = "BTC/USD",
-        speed: float = 60.0,
-        start_ms: int | None = None,
-        *,
-        clock: Clock = time.monotonic,
-        sleep: Sleep = asyncio.sleep,
-        balances: Mapping[str, Decimal] | None = None,
-        fee_rate: Decimal = DEFAULT_FEE_RATE,
-        slippage: Decimal = Decimal(0),
-        updates_per_minute: int = 6,
-        snapshot_minutes: int = 5,
-        seed: int = 1,
-    ) -> SimulatedExchange:
-        """Replay a 1-minute candle CSV (or arrays) as `symbol`, from `start_ms` (default: its first row).
-
-        History is the rows before the replay position; the stream ends after the last row.
-        """
-        arrays = candles if isinstance(candles, CandleArrays) else read_candle_csv(candles)
-        source = ReplayTape(arrays, symbol, seed)
-        start = source.first_ms if start_ms is None else start_ms - start_ms % MINUTE_MS
-        quote = source.markets[symbol].quote
-        sim = cls.__new__(cls)
-        sim._setup(
-            source,
-            speed=speed,
-            start_ms=start,
-            clock=clock,
-            sleep=sleep,
-            balances={quote: Decimal(10_000)} if balances is None else balances,
-            fee_rate=fee_rate,
-            slippage=slippage,
-            updates_per_minute=updates_per_minute,
-            snapshot_minutes=snapshot_minutes,
-        )
-        return sim
-
-    def _setup(
-        self,
-        source: MinuteSource,
-        *,
-        speed: float,
-        start_ms: int,
-        clock: Clock,
-        sleep: Sleep,
-        balances: Mapping[str, Decimal],
-        fee_rate: Decimal,
-        slippage: Decimal,
-        updates_per_minute: int,
-        snapshot_minutes: int,
-        catch_up_until_ms: int | None = None,
-    ) -> None:
+        start_ms = present if start_ms is None else start_ms  # in step with the wall clock
+        if start_ms < source.first_ms:
+            raise ValueError(f"start_ms {start_ms} is before the market's first minute ({source.first_ms})")
+        if balances is None:
+            balances = {next(iter(source.markets.values())).quote: Decimal(10_000)}
+        catch_up_until_ms = present if realtime_after_catch_up else None
         if not speed > 0:
             raise ValueError(f"speed must be positive, got {speed}")
         if not 1 <= updates_per_minute <= 600:
@@ -170,6 +106,42 @@ class SimulatedExchange:
             price_source=self.latest_price,
             now_ms=self.now_ms,
             order_id_prefix=NAME,
+        )
+
+    @classmethod
+    def replay(
+        cls,
+        candles: Path | str | CandleArrays,
+        symbol: str = "BTC/USD",
+        speed: float = 60.0,
+        start_ms: int | None = None,
+        *,
+        clock: Clock = time.monotonic,
+        sleep: Sleep = asyncio.sleep,
+        balances: Mapping[str, Decimal] | None = None,
+        fee_rate: Decimal = DEFAULT_FEE_RATE,
+        slippage: Decimal = Decimal(0),
+        updates_per_minute: int = 6,
+        snapshot_minutes: int = 5,
+        seed: int = 1,
+    ) -> SimulatedExchange:
+        """Replay a 1-minute candle CSV (or arrays) as `symbol`, from `start_ms` (default: its first row).
+
+        History is the rows before the replay position; the stream ends after the last row.
+        """
+        arrays = candles if isinstance(candles, CandleArrays) else read_candle_csv(candles)
+        tape = ReplayTape(arrays, symbol, seed)
+        return cls(
+            speed=speed,
+            start_ms=tape.first_ms if start_ms is None else start_ms - start_ms % MINUTE_MS,
+            source=tape,
+            clock=clock,
+            sleep=sleep,
+            balances=balances,
+            fee_rate=fee_rate,
+            slippage=slippage,
+            updates_per_minute=updates_per_minute,
+            snapshot_minutes=snapshot_minutes,
         )
 
     # -------------------------------------------------------------- simulated time and prices
