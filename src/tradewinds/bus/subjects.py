@@ -61,3 +61,34 @@ def closed_candles_filter(
 def backfill_requests(exchange: str) -> str:
     """Core -> exchange adapter, request/reply: `BackfillRequest`, answered by a `BackfillResult`."""
     return f"{PREFIX}.exchange.{_token('exchange', exchange)}.backfill"
+
+
+# --- live trading (payloads in tradewinds.domain.trading) -------------------------------------
+
+# JetStream stream that keeps order intents until the adapter has executed them.
+ORDERS_STREAM = "ORDERS"
+
+# Queue group the evaluation workers share, so each request is evaluated by exactly one of them.
+EVAL_QUEUE = "eval-workers"
+
+# Core -> evaluation workers, request/reply: `EvaluationRequest`, answered by an `EvaluationReply`.
+EVAL_REQUESTS = f"{PREFIX}.eval.request"
+
+# Anyone who changed assignments -> the decision service: `AssignmentChanged` (plain NATS).
+ASSIGNMENTS_CHANGED = f"{PREFIX}.assignments.changed"
+
+
+def order_intents(exchange: str) -> str:
+    """Decision service -> exchange adapter: `OrderIntent`s for one exchange (JetStream ORDERS)."""
+    return f"{PREFIX}.orders.intent.{_token('exchange', exchange)}"
+
+
+ALL_ORDER_INTENTS = f"{PREFIX}.orders.intent.*"
+
+
+def order_events(user_id: int) -> str:
+    """Exchange adapter -> watchers: `OrderEvent`s of one user's orders (plain NATS)."""
+    return f"{PREFIX}.orders.event.{user_id}"
+
+
+ALL_ORDER_EVENTS = f"{PREFIX}.orders.event.*"

@@ -54,3 +54,8 @@ class CandleRow(Base):
     low: Mapped[float] = mapped_column(Double)
     close: Mapped[float] = mapped_column(Double)
     volume: Mapped[float] = mapped_column(Double)
+
+
+# The live-trading tables register on Base.metadata when imported; import them here so that every
+# user of the schema (Alembic, the schema check) sees them. At the bottom: they import Base.
+from tradewinds.storage import trading_models as trading_models  # noqa: E402
