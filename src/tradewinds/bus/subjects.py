@@ -92,3 +92,18 @@ def order_events(user_id: int) -> str:
 
 
 ALL_ORDER_EVENTS = f"{PREFIX}.orders.event.*"
+
+
+# --- presence (payload: tradewinds.domain.messages.Announcement) --------------------------------
+
+
+def presence(component: str) -> str:
+    """A component -> `tradewinds status`: its periodic `Announcement` (plain NATS)."""
+    return f"{PREFIX}.presence.{_token('component', component)}"
+
+
+ALL_PRESENCE = f"{PREFIX}.presence.*"
+
+# `tradewinds status` -> every component: answer at once with an `Announcement` (request, many
+# replies). Not matched by ALL_PRESENCE's wildcard for announcements: it carries no payload.
+PRESENCE_QUERY = f"{PREFIX}.presence_query"

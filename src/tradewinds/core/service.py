@@ -20,6 +20,7 @@ from typing import Any, Protocol
 import msgspec
 
 from tradewinds.bus import codec, streams, subjects
+from tradewinds.bus.presence import Presence
 from tradewinds.core.pipeline import (
     CandleCorrection,
     CandlePipeline,
@@ -119,10 +120,13 @@ class CoreService:
         self._timers: list[asyncio.Task[None]] = []
         self._backfills: set[asyncio.Task[None]] = set()
         self._stopping = False
+        self._latest_close_ms: dict[str, int] = {}  # per exchange: end of its newest 1m close
+        self.presence = Presence(bus, "core", self.presence_stats)
 
     async def start(self) -> None:
         await self._ensure_stream()
         self._subscription = await self._subscribe_updates()
+        await self.presence.start()
         self._worker = asyncio.create_task(self._work(), name="core-worker")
         self._timers = [
             asyncio.create_task(self._tick(), name="core-clock"),
@@ -145,6 +149,7 @@ class CoreService:
             if not self._worker.done():
                 self._queue.put_nowait(_STOP)
             await self._worker
+        await self.presence.stop()
         log.info("core: stopped; %s", self.status_line(self.pipeline.stats, PipelineStats(), 0.0))
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -241,6 +246,10 @@ class CoreService:
         for candle in closed:
             if await self._publish_with_retries(candle):
                 self.counters.published += 1
+                if candle.timeframe == Timeframe.M1.value:
+                    end = candle.candle.time + Timeframe.M1.ms
+                    latest = self._latest_close_ms.get(candle.exchange, 0)
+                    self._latest_close_ms[candle.exchange] = max(end, latest)
 
     async def _publish_with_retries(self, candle: ClosedCandle) -> bool:
         wait = self.settings.publish_retry_seconds
@@ -305,6 +314,22 @@ class CoreService:
             current = replace(self.pipeline.stats)
             log.info("core: %s", self.status_line(current, previous, now - since))
             previous, since = current, now
+
+    def presence_stats(self) -> dict[str, int]:
+        """What `tradewinds status` shows of the core; `lag_ms.{exchange}`: how far its newest
+        closed minute ends behind the wall clock (sim replays run on their own clock)."""
+        now, stats = self._clock(), self.pipeline.stats
+        lags = {f"lag_ms.{exchange}": now - end for exchange, end in self._latest_close_ms.items()}
+        return {
+            "markets": len(self.pipeline.markets),
+            "updates": stats.updates,
+            "minute_closes": stats.minute_closes,
+            "rollup_closes": stats.rollup_closes,
+            "published": self.counters.published,
+            "queue": self._queue.qsize(),
+            "errors": self.counters.store_failures + self.counters.publish_failures + self.counters.invalid,
+            **lags,
+        }
 
     def status_line(self, current: PipelineStats, previous: PipelineStats, seconds: float) -> str:
         """One line: markets, updates per second, closes, corrections, backfills, queue."""

@@ -71,3 +71,23 @@ class BackfillResult(msgspec.Struct, frozen=True):
     until_ms: int
     count: int = 0
     error: str | None = None
+
+
+# --- presence (every component -> `tradewinds status`) -----------------------------------------
+
+StatValue = float | int | str
+
+
+class Announcement(msgspec.Struct, frozen=True):
+    """A component says it runs (on `tw.presence.{component}` every few seconds, and in answer to
+    a query on `tw.presence.query`). `stopping` is its last word on a clean stop."""
+
+    component: str  # "core", "eval", "exchange", "up", ...
+    instance: str  # unique per process and start
+    host: str
+    pid: int
+    started_ms: int
+    sent_ms: int
+    interval_s: float  # the next announcement comes within this
+    stats: dict[str, StatValue] = {}  # counters of the component; `lag_ms.{exchange}` and the like
+    stopping: bool = False

@@ -21,6 +21,7 @@ from typing import Any
 import msgspec
 
 from tradewinds.bus import codec, subjects
+from tradewinds.bus.presence import Presence
 from tradewinds.domain.messages import BackfillRequest, BackfillResult, CandleUpdate, UpdateSource
 from tradewinds.domain.timeframes import MINUTE_MS, Timeframe
 from tradewinds.domain.times import format_time_ms
@@ -76,6 +77,8 @@ class ExchangeService:
             cb=self._on_backfill_request,
         )
         await self.bus.flush()
+        presence = Presence(self.bus, "exchange", self.presence_stats)
+        await presence.start()
         streaming = asyncio.create_task(self._stream(), name=f"{self.adapter.name}-stream")
         reporting = asyncio.create_task(self._report(), name=f"{self.adapter.name}-status")
         stopping = asyncio.create_task(stop.wait())
@@ -93,9 +96,20 @@ class ExchangeService:
             for task in (streaming, reporting, stopping, *self._backfills):
                 task.cancel()
             await asyncio.gather(streaming, reporting, stopping, *self._backfills, return_exceptions=True)
+            await presence.stop()
             with contextlib.suppress(Exception):
                 await subscription.unsubscribe()
                 await self.bus.flush()
+
+    def presence_stats(self) -> dict[str, int | str]:
+        c = self.counters
+        return {
+            "exchange": self.adapter.name,
+            "markets": len(self.symbols),
+            "updates": c.updates,
+            "backfills": c.backfills_answered,
+            "errors": c.backfill_failures + c.stream_restarts,
+        }
 
     async def _stream(self) -> None:
         backoff = Backoff(self.settings.restart_initial_s, self.settings.restart_max_s)
