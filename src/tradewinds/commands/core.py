@@ -12,11 +12,14 @@ from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
 
+from tradewinds.bus.presence import describe, query_presence
 from tradewinds.commands._common import fail
 from tradewinds.commands._service import add_service_options, run_service
 from tradewinds.commands.db import add_database_option
+from tradewinds.config import tradewinds_home
 from tradewinds.core.pipeline import CandlePipeline, PipelineConfig
 from tradewinds.core.service import CoreService, CoreSettings
+from tradewinds.instance import AlreadyRunning, exclusive
 from tradewinds.storage import schema
 from tradewinds.storage.candles import CandleStore
 from tradewinds.storage.database import (
@@ -58,6 +61,15 @@ def run(args: argparse.Namespace) -> int:
         config = PipelineConfig(grace_ms=int(args.grace * 1000))
     except (StorageError, ValueError) as exc:
         return fail(str(exc))
+    # One core per data folder (and per bus): a second would publish every close twice.
+    try:
+        with exclusive(tradewinds_home(), "core", "tradewinds core"):
+            return run_alone(args, url, config)
+    except AlreadyRunning as exc:
+        return fail(str(exc), status=1)
+
+
+def run_alone(args: argparse.Namespace, url: str, config: PipelineConfig) -> int:
     # The database first: a core that cannot store must not start taking candles.
     try:
         asyncio.run(prepare_database(url, args.upgrade_schema))
@@ -67,6 +79,9 @@ def run(args: argparse.Namespace) -> int:
         return fail(describe_database_error(exc, url), status=1)
 
     async def body(bus: Any, stop: asyncio.Event) -> int:
+        running = await other_cores(bus)
+        if running:
+            return fail(f"a core already runs on this bus: {running}", status=1)
         engine = create_engine(url)
         try:
             settings = CoreSettings(status_seconds=args.status_every)
@@ -76,6 +91,12 @@ def run(args: argparse.Namespace) -> int:
             await engine.dispose()
 
     return run_service("tradewinds-core", body, args.verbose)
+
+
+async def other_cores(bus: Any) -> str:
+    """The cores that answer on the bus (another machine's, or `tradewinds up`), described."""
+    found = [a for a in await query_presence(bus, wait_s=0.3) if a.component == "core"]
+    return "; ".join(describe(a) for a in found)
 
 
 async def prepare_database(url: str, upgrade: bool) -> None:
