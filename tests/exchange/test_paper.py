@@ -23,7 +23,7 @@ from tradewinds.exchange.adapter import (
     OrderSide,
     OrderStatus,
 )
-from tradewinds.exchange.paper import PaperAccount, PaperTradingAdapter
+from tradewinds.exchange.paper import DuplicateClientOrderId, PaperAccount, PaperTradingAdapter
 
 BUY, SELL = OrderSide.BUY, OrderSide.SELL
 BTC_USD = MarketInfo(
@@ -61,13 +61,13 @@ def snapshot(paper: PaperAccount) -> tuple[dict[str, Balance], tuple[OrderReport
     return paper.balances(), paper.orders, len(paper.fills)
 
 
-def test_buy_pays_price_plus_slippage_and_the_fee_in_quote() -> None:
+def test_buy_pays_price_plus_slippage_and_the_fee_in_base() -> None:
     paper = account()
     report = paper.place_market_order("BTC/USD", BUY, Decimal("0.25"), client_order_id=1)
-    # 20000 * 1.002 = 20040; 0.25 * 20040 = 5010; fee 0.001 * 5010 = 5.01
+    # 20000 * 1.002 = 20040; 0.25 * 20040 = 5010 USD; fee 0.001 * 0.25 = 0.00025 BTC
     assert report.average_price == Decimal("20040")
-    assert report.fee == Decimal("5.01")
-    assert report.fee_currency == "USD"
+    assert report.fee == Decimal("0.00025")
+    assert report.fee_currency == "BTC"
     assert (report.amount, report.filled, report.status) == (
         Decimal("0.25"),
         Decimal("0.25"),
@@ -75,8 +75,8 @@ def test_buy_pays_price_plus_slippage_and_the_fee_in_quote() -> None:
     )
     assert report.client_order_id == 1
     assert report.timestamp_ms == NOW
-    assert paper.balance("USD") == Decimal("4984.99")
-    assert paper.balance("BTC") == Decimal("0.25")
+    assert paper.balance("USD") == Decimal("4990")
+    assert paper.balance("BTC") == Decimal("0.24975")
     (fill,) = paper.fills
     assert (fill.price, fill.reference_price, fill.cost) == (
         Decimal("20040"),
@@ -98,6 +98,18 @@ def test_sell_receives_price_minus_slippage_less_the_fee() -> None:
     assert balances["USD"] == Balance("USD", Decimal("9970.02"), Decimal("9970.02"))
 
 
+def test_cash_buys_c_times_one_minus_f_over_p_and_sells_for_u_p_one_minus_f() -> None:
+    """The backtest's fee convention, so a paper account and a backtest agree to the cent."""
+    paper = account({"USD": Decimal("1000")}, fee_rate=Decimal("0.001"), slippage=Decimal(0))
+    paper.update_price("ETH/USD", Decimal("2000"))  # ETH/USD has no amount step
+    paper.place_market_order("ETH/USD", BUY, Decimal("0.5"), client_order_id=1)  # all 1000 USD
+    assert paper.balance("USD") == 0
+    assert paper.balance("ETH") == Decimal(1000) * Decimal("0.999") / Decimal(2000)
+    paper.place_market_order("ETH/USD", SELL, Decimal("0.4995"), client_order_id=2)
+    assert paper.balance("ETH") == 0
+    assert paper.balance("USD") == Decimal("0.4995") * 2000 * Decimal("0.999")
+
+
 def test_amount_is_rounded_down_to_the_market_step() -> None:
     paper = account(slippage=Decimal(0), fee_rate=Decimal(0))
     report = paper.place_market_order("BTC/USD", BUY, Decimal("0.12345678"), client_order_id=1)
@@ -112,11 +124,49 @@ def test_a_client_order_id_trades_once() -> None:
     after_first = snapshot(paper)
     paper.update_price("BTC/USD", Decimal("30000"))
     again = paper.place_market_order("BTC/USD", BUY, Decimal("0.1"), client_order_id=42)
-    different = paper.place_market_order("BTC/USD", SELL, Decimal("0.05"), client_order_id=42)
     assert again == first
-    assert different == first
     assert snapshot(paper) == after_first
     assert len(paper.orders) == 1
+
+
+def test_a_reused_client_order_id_for_another_order_is_refused() -> None:
+    """Issue 8 item 4: a SELL of 3 ETH with the id of a BTC buy must not return the buy as filled."""
+    paper = account({"USD": Decimal("10000")})
+    paper.update_price("ETH/USD", Decimal("1500"))
+    first = paper.place_market_order("BTC/USD", BUY, Decimal("0.1"), client_order_id=7)
+    before = snapshot(paper)
+    with pytest.raises(DuplicateClientOrderId) as caught:
+        paper.place_market_order("ETH/USD", SELL, Decimal("3"), client_order_id=7)
+    message = str(caught.value)
+    assert "client order id 7" in message and "buy of 0.1 BTC/USD" in message
+    assert "symbol BTC/USD (now ETH/USD)" in message and "side buy (now sell)" in message
+    assert "amount 0.1 (now 3)" in message
+    assert snapshot(paper) == before
+    assert paper.fetch_order("ETH/USD", client_order_id=7) is None
+    assert paper.fetch_order("BTC/USD", client_order_id=7) == first
+    with pytest.raises(DuplicateClientOrderId, match=r"differs in amount 0.1 \(now 0.2\)"):
+        paper.place_market_order("BTC/USD", BUY, Decimal("0.2"), client_order_id=7)
+    assert snapshot(paper) == before
+
+
+def test_an_account_rebuilt_from_its_fills_has_the_same_balances() -> None:
+    paper = account({"USD": Decimal("10000")})
+    paper.place_market_order("BTC/USD", BUY, Decimal("0.3"), client_order_id=1)
+    paper.update_price("BTC/USD", Decimal("21000"))
+    paper.place_market_order("BTC/USD", SELL, Decimal("0.1234"), client_order_id=2)
+    rebuilt = account({"USD": Decimal("10000")})
+    for fill in paper.fills:
+        rebuilt.restore_fill(
+            fill.symbol, fill.side, fill.amount, fill.price, fill.fee, fill.fee_currency, fill.client_order_id
+        )
+    assert rebuilt.balances() == paper.balances()
+    # The restored ids are used: the same order is not placed again, another one is refused.
+    assert rebuilt.place_market_order(
+        "BTC/USD", SELL, Decimal("0.1234"), client_order_id=2
+    ).filled == Decimal("0.1234")
+    assert rebuilt.balances() == paper.balances()
+    with pytest.raises(DuplicateClientOrderId):
+        rebuilt.place_market_order("BTC/USD", BUY, Decimal("1"), client_order_id=1)
 
 
 def test_order_ids_are_distinct_and_orders_are_found_by_either_id() -> None:
@@ -140,23 +190,23 @@ def test_insufficient_quote_names_currency_need_and_have_and_changes_nothing() -
     before = snapshot(paper)
     with pytest.raises(InsufficientFunds) as caught:
         paper.place_market_order("BTC/USD", BUY, Decimal("0.05"), client_order_id=5)
-    # 0.05 * 20040 = 1002 plus fee 1.002
+    # 0.05 * 20040 = 1002 (the fee is taken in BTC)
     message = str(caught.value)
-    assert "USD" in message and "1003.002" in message and "have 1000" in message
+    assert "USD" in message and "need 1002" in message and "have 1000" in message
     assert snapshot(paper) == before
     # The rejected client id was not used up: a smaller order with it trades.
     report = paper.place_market_order("BTC/USD", BUY, Decimal("0.04"), client_order_id=5)
     assert report.filled == Decimal("0.04")
 
 
-def test_the_fee_is_part_of_what_a_buy_needs() -> None:
-    # Exactly enough for the cost, not for the fee.
-    paper = account({"USD": Decimal("2004")})
+def test_a_buy_needs_its_cost_and_the_fee_comes_out_of_the_base() -> None:
+    paper = account({"USD": Decimal("2003.99")})
     with pytest.raises(InsufficientFunds):
         paper.place_market_order("BTC/USD", BUY, Decimal("0.1"), client_order_id=1)
-    paper = account({"USD": Decimal("2006.004")})
+    paper = account({"USD": Decimal("2004")})
     paper.place_market_order("BTC/USD", BUY, Decimal("0.1"), client_order_id=1)
     assert paper.balance("USD") == 0
+    assert paper.balance("BTC") == Decimal("0.0999")
 
 
 def test_insufficient_base_for_a_sell_changes_nothing() -> None:
@@ -260,7 +310,8 @@ def test_orders_never_make_a_balance_negative_and_value_moves_only_by_costs(
             fill = paper.fills[-1]
             assert fill.client_order_id == cid
             assert fill.amount <= amount
-            assert before - value() == fill.fee + fill.slippage_cost
+            fee_value = fill.fee * price if fill.fee_currency == "BTC" else fill.fee
+            assert before - value() == fee_value + fill.slippage_cost
             assert all(b.total >= 0 and b.free >= 0 for b in paper.balances().values())
         assert len(paper.fills) == len(paper.orders)
 

@@ -427,11 +427,11 @@ async def test_sim_fills_market_orders_at_its_latest_price() -> None:
     assert amount is not None
     report = await sim.place_market_order(symbol, OrderSide.BUY, amount, client_order_id=1)
     assert report.average_price == price
-    assert report.fee == price * amount * Decimal("0.001")
+    assert (report.fee, report.fee_currency) == (amount * Decimal("0.001"), "CHARLIE")  # fee in base
     assert report.timestamp_ms == T0 + 30_000
     balances = await sim.fetch_balances()
-    assert balances["CHARLIE"].total == amount
-    assert balances["USD"].total == Decimal("100000") - price * amount - report.fee
+    assert balances["CHARLIE"].total == amount - report.fee
+    assert balances["USD"].total == Decimal("100000") - price * amount
     assert await sim.fetch_order(symbol, client_order_id=1) == report
     assert await sim.fetch_order(symbol, order_id=report.order_id) == report
     assert await sim.place_market_order(symbol, OrderSide.BUY, amount, client_order_id=1) == report

@@ -1,16 +1,22 @@
 """Paper trading: balances kept by Tradewinds, market orders filled at the latest price of any feed.
 
 `PaperAccount` is pure bookkeeping (no I/O): it fills a market order at once at the latest known
-price, moved against the trader by `slippage`, and charges `fee_rate` of the notional. The fee is
-charged in the quote currency on buys and on sells alike, so a buy of X base leaves exactly X in
-the base balance and a strategy can always sell what it bought. Money amounts are kept exact
-(Decimal with a wide precision, never rounded), so the books balance to the last digit; only the
-order amount is rounded, down to the market's amount step.
+price, moved against the trader by `slippage`, and takes `fee_rate` of what the trader receives,
+as the backtest does: a buy of A base units costs A * price quote and delivers A * (1 - fee) base
+(the fee in base); a sale of U units delivers U * price * (1 - fee) quote (the fee in quote). So
+cash C buys C(1-f)/P units and U units sell for U·P(1-f), and a paper account and a backtest agree
+to the cent. Money amounts are kept exact (Decimal with a wide precision, never rounded); only
+the order amount is rounded, down to the market's amount step.
 
-The money-safety property: an order is identified by its client order id, and placing a second
-order with an id already used returns the first order's report without trading again, so one
-decision can never trade twice (retries after a timeout are safe). A rejected order changes
-nothing, not even the used ids, so it may be retried with the same id.
+The money-safety property: an order is identified by its client order id. Placing the same order
+(symbol, side, amount) again with an id already used returns the first order's report without
+trading again, so one decision can never trade twice (retries after a timeout are safe); the same
+id with a different order is refused with `DuplicateClientOrderId` naming the conflict, and changes
+nothing. A rejected order changes nothing, not even the used ids, so it may be retried with the
+same id.
+
+An account can be rebuilt from its records (`restore_fill`): starting balances plus every
+recorded fill, so a restarted platform continues with exactly the balances it had.
 
 `PaperTradingAdapter` puts an account behind any feed adapter: candles and markets come from the
 feed, orders and balances go to the account.
@@ -31,6 +37,7 @@ from tradewinds.domain.timeframes import Timeframe
 from tradewinds.exchange.adapter import (
     Balance,
     ExchangeAdapter,
+    ExchangeError,
     InsufficientFunds,
     InvalidOrder,
     MarketInfo,
@@ -46,6 +53,10 @@ DEFAULT_FEE_RATE = Decimal("0.001")
 _EXACT = decimal.Context(prec=60)
 
 PriceSource = Callable[[str], Decimal | None]
+
+
+class DuplicateClientOrderId(ExchangeError):
+    """A client order id already used for a different order (symbol, side or amount)."""
 
 
 class Fill(msgspec.Struct, frozen=True):
@@ -123,6 +134,7 @@ class PaperAccount:
         self._fills: list[Fill] = []
         self._by_id: dict[str, OrderReport] = {}
         self._by_client_id: dict[int, OrderReport] = {}
+        self._requested: dict[int, tuple[str, OrderSide, Decimal]] = {}  # client id -> the order asked
 
     # -------------------------------------------------------------- markets and prices
 
@@ -188,10 +200,12 @@ class PaperAccount:
     ) -> OrderReport:
         """Fill a market order now, or raise InvalidOrder / InsufficientFunds changing nothing.
 
-        An order whose client id was used before is not placed again: the first report is returned.
+        An order whose client id was used before is not placed again: the same order gets the first
+        report back; a different one raises DuplicateClientOrderId.
         """
         known = self._by_client_id.get(client_order_id)
         if known is not None:
+            self._check_same_order(client_order_id, known, symbol, side, amount)
             return known
         with decimal.localcontext(_EXACT):
             fill = self._price_fill(symbol, side, amount, client_order_id)
@@ -213,7 +227,76 @@ class PaperAccount:
         self._fills.append(fill)
         self._by_id[report.order_id] = report
         self._by_client_id[client_order_id] = report
+        self._requested[client_order_id] = (symbol, side, to_price(amount))
         return report
+
+    def _check_same_order(
+        self, client_order_id: int, known: OrderReport, symbol: str, side: OrderSide, amount: Decimal
+    ) -> None:
+        first_symbol, first_side, first_amount = self._requested.get(
+            client_order_id, (known.symbol, known.side, known.amount)
+        )
+        asked = to_price(amount)
+        conflicts = [
+            f"{name} {first} (now {now})"
+            for name, first, now in (
+                ("symbol", first_symbol, symbol),
+                ("side", first_side.value, side.value),
+                ("amount", first_amount, asked),
+            )
+            if first != now
+        ]
+        if conflicts:
+            raise DuplicateClientOrderId(
+                f"client order id {client_order_id} was already used for a {first_side.value} of "
+                f"{first_amount} {first_symbol} (order {known.order_id}); this order differs in "
+                f"{', '.join(conflicts)}, so it is refused and nothing changed"
+            )
+
+    def restore_fill(
+        self,
+        symbol: str,
+        side: OrderSide,
+        amount: Decimal,
+        price: Decimal,
+        fee: Decimal,
+        fee_currency: str,
+        client_order_id: int | None = None,
+    ) -> None:
+        """Apply a fill recorded earlier (rebuilding the account on start): no checks, no new report
+        unless `client_order_id` is given, in which case that id counts as used by this order."""
+        currencies = split_symbol(symbol)
+        if currencies is None:
+            raise ValueError(f"{symbol!r} is not a market symbol (symbols look like 'BTC/USD')")
+        base, quote = currencies
+        with decimal.localcontext(_EXACT):
+            cost = amount * price
+            if side is OrderSide.BUY:
+                self._credit(quote, -cost)
+                self._credit(base, amount)
+            else:
+                self._credit(base, -amount)
+                self._credit(quote, cost)
+            self._credit(fee_currency, -fee)
+        if client_order_id is not None and client_order_id not in self._by_client_id:
+            report = OrderReport(
+                order_id=f"{self._prefix}-restored-{client_order_id}",
+                client_order_id=client_order_id,
+                symbol=symbol,
+                side=side,
+                amount=amount,
+                filled=amount,
+                average_price=price,
+                fee=fee,
+                fee_currency=fee_currency,
+                status=OrderStatus.CLOSED,
+                timestamp_ms=self._now_ms(),
+            )
+            self._by_id[report.order_id] = report
+            self._by_client_id[client_order_id] = report
+
+    def _credit(self, currency: str, delta: Decimal) -> None:
+        self._balances[currency] = self.balance(currency) + delta
 
     def _price_fill(self, symbol: str, side: OrderSide, amount: Decimal, client_order_id: int) -> Fill:
         """The fill the order would get, after every check; raises before anything changes."""
@@ -221,7 +304,7 @@ class PaperAccount:
         market = self._market(symbol)
         if currencies is None:
             raise InvalidOrder(f"{symbol!r} is not a market symbol (symbols look like 'BTC/USD')")
-        _, quote = currencies
+        base, quote = currencies
         size = self._order_size(symbol, amount, market)
         reference = self.latest_price(symbol)
         if reference is None:
@@ -242,8 +325,9 @@ class PaperAccount:
             price=price,
             reference_price=reference,
             cost=cost,
-            fee=cost * self.fee_rate,
-            fee_currency=quote,
+            # The fee comes out of what the trader receives (the backtest's convention).
+            fee=size * self.fee_rate if side is OrderSide.BUY else cost * self.fee_rate,
+            fee_currency=base if side is OrderSide.BUY else quote,
             timestamp_ms=self._now_ms(),
         )
         self._check_funds(fill, currencies)
@@ -278,12 +362,12 @@ class PaperAccount:
     def _check_funds(self, fill: Fill, currencies: tuple[str, str]) -> None:
         base, quote = currencies
         if fill.side is OrderSide.BUY:
-            need = fill.cost + fill.fee
+            need = fill.cost
             have = self.balance(quote)
             if need > have:
                 raise InsufficientFunds(
                     f"not enough {quote} to buy {fill.amount} {base} ({fill.symbol}): need {need} {quote} "
-                    f"({fill.cost} at {fill.price} plus fee {fill.fee}), have {have} {quote}"
+                    f"({fill.amount} at {fill.price}), have {have} {quote}"
                 )
         else:
             have = self.balance(base)
@@ -296,8 +380,8 @@ class PaperAccount:
     def _settle(self, fill: Fill) -> None:
         base, quote = split_symbol(fill.symbol) or ("", "")
         if fill.side is OrderSide.BUY:
-            self._balances[quote] = self.balance(quote) - fill.cost - fill.fee
-            self._balances[base] = self.balance(base) + fill.amount
+            self._balances[quote] = self.balance(quote) - fill.cost
+            self._balances[base] = self.balance(base) + fill.amount - fill.fee
         else:
             self._balances[base] = self.balance(base) - fill.amount
             self._balances[quote] = self.balance(quote) + fill.cost - fill.fee

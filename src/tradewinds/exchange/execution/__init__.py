@@ -1,0 +1,1 @@
+"""Execution: order intents from the decision service, traded exactly once (docs/architecture.md)."""
