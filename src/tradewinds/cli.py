@@ -15,6 +15,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "core",
     "data",
     "db",
+    "eval",
     "exchange",
     "up",
     "watch",
