@@ -26,6 +26,16 @@ CANDLES = StreamConfig(
     duplicate_window=DAY_SECONDS + 3600.0,
 )
 
+# Order intents wait here until the exchange adapter has executed them (it acknowledges each one
+# only once the outcome is recorded). The message id is the intent id: a decision published twice
+# within the window is stored once.
+ORDERS = StreamConfig(
+    name=subjects.ORDERS_STREAM,
+    subjects=[subjects.ALL_ORDER_INTENTS],
+    max_age=7 * DAY_SECONDS,
+    duplicate_window=DAY_SECONDS + 3600.0,
+)
+
 
 async def ensure_stream(js: Any, config: StreamConfig) -> None:
     """Create the stream, or bring an existing one to `config` (several processes may race here)."""
