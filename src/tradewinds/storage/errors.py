@@ -17,3 +17,11 @@ class SchemaNotCurrentError(StorageError):
 
 class NoCandlesError(StorageError, LookupError):
     """A candle series has nothing stored in the requested time range."""
+
+
+class RecordNotFound(StorageError, LookupError):
+    """A user, strategy, account or assignment that does not exist (or is not the caller's)."""
+
+
+class InvalidRecord(StorageError, ValueError):
+    """Values a record cannot hold: an email that is no email, an allocation over the balance, ..."""
