@@ -9,7 +9,14 @@ import numpy as np
 from tradewinds.core.pipeline import CandlePipeline, PipelineOutput
 from tradewinds.domain.candle_arrays import CandleArrays
 from tradewinds.domain.candles import Candle, Market
-from tradewinds.domain.messages import BackfillRequest, CandleUpdate, ClosedCandle, CloseReason, UpdateSource
+from tradewinds.domain.messages import (
+    BackfillRequest,
+    CandleUpdate,
+    ClosedCandle,
+    CloseReason,
+    StreamAlive,
+    UpdateSource,
+)
 from tradewinds.domain.resample import resample_candles
 from tradewinds.domain.timeframes import MINUTE_MS, Timeframe
 
@@ -63,6 +70,7 @@ class Recorder:
         self.stored: dict[tuple[Market, str, int], Candle] = {}
         self._published: set[tuple[Market, str, int]] = set()
         self._latest_delivered: dict[Market, int] = {}
+        self._known_until: dict[Market, int] = {}  # what liveness reports vouched for
 
     def feed(self, u: CandleUpdate, now: int | None = None) -> PipelineOutput:
         # Without a clock given, the update arrives a second into its minute (or later).
@@ -81,6 +89,14 @@ class Recorder:
     def clock(self, now: int) -> PipelineOutput:
         self.now = max(self.now, now)
         return self._take(self.pipeline.on_clock(self.now))
+
+    def alive(self, until_ms: int, now: int | None = None, market: Market = MARKET) -> PipelineOutput:
+        """The adapter reports `market`'s stream complete up to `until_ms` (arriving at `now`)."""
+        self.now = max(self.now, now if now is not None else until_ms)
+        known = min(until_ms, self.now) - self.pipeline.config.alive_settle_ms
+        self._known_until[market] = max(self._known_until.get(market, known), known)
+        report = StreamAlive(market.exchange, (market.symbol,), until_ms)
+        return self._take(self.pipeline.on_alive(report, self.now))
 
     def backfill_done(self, request: BackfillRequest) -> PipelineOutput:
         market = Market(request.exchange, request.symbol)
@@ -134,4 +150,10 @@ class Recorder:
         elif closed.reason is CloseReason.NEXT_CANDLE:
             assert self._latest_delivered[market] > time, f"minute {time} closed before a later one arrived"
         elif closed.reason is CloseReason.TIMEOUT:
-            assert self.now >= time + MINUTE_MS + self.grace_ms, f"minute {time} timed out early"
+            end = time + MINUTE_MS
+            if market in self._known_until:  # a stream that reports liveness closes by it alone
+                assert self._known_until[market] >= end, (
+                    f"minute {time} closed before the stream vouched for it"
+                )
+            else:
+                assert self.now >= end + self.grace_ms, f"minute {time} timed out early"

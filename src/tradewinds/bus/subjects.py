@@ -39,6 +39,16 @@ def candle_updates(exchange: str) -> str:
 ALL_CANDLE_UPDATES = f"{PREFIX}.candles.update.*"
 
 
+def stream_alive(exchange: str) -> str:
+    """Exchange adapter -> core: `StreamAlive` reports. Under the update subject so one
+    subscription to `MARKET_FEEDS` gets them in the order the adapter published them."""
+    return f"{candle_updates(exchange)}.alive"
+
+
+# Candle updates and liveness reports of every exchange, in one subscription (the core's).
+MARKET_FEEDS = f"{PREFIX}.candles.update.>"
+
+
 def closed_candles(exchange: str, symbol: str, timeframe: Timeframe | str) -> str:
     """Core -> anyone: the `ClosedCandle`s of one series."""
     label = timeframe.value if isinstance(timeframe, Timeframe) else timeframe

@@ -1,13 +1,21 @@
 """The candle pipeline: 1-minute candle updates of many markets in; closed candles, corrections and
 backfill requests out. Pure logic: the caller supplies the clock and does all I/O.
 
-- A 1-minute candle closes when a later candle of its market arrives (NEXT_CANDLE), when its
-  minute plus the grace time is over (TIMEOUT, see `on_clock`), or when it comes from history
-  (BACKFILL).
+- A 1-minute candle closes when a later candle of its market arrives (NEXT_CANDLE), when it is
+  known to be over (TIMEOUT, see `on_clock`), or when it comes from history (BACKFILL).
+- Known to be over: for a market whose adapter reports liveness (`on_alive`: everything the venue
+  sent before a time has arrived), once a report covers the minute's end plus `alive_settle_ms`;
+  while no report comes (an outage) the market's minutes and rollups wait, for the adapter's
+  backfill or the next candle. For a market that never had a report (adapters that cannot ping),
+  once its minute plus the grace time is over.
 - Minutes missing before a later candle are a gap: one backfill request per gap.
 - Rollups (5m ... 1d) close in order once their minutes are settled, but not while an outstanding
   backfill may still fill them (until it is answered or times out).
-- A closed candle that changes later is a correction: to be stored, not published as a close.
+- A closed candle that changes later is a correction: to be stored, not published as a close. A
+  rollup bucket that closed empty (never published) and gets minutes later is published then.
+- After a restart (`resume_from`), a market fills back to what was stored for it, so the rollups
+  the restart spans are completed; candles stored before it are published again only within the
+  bus's duplicate window (where a repeat is dropped), older ones are stored only.
 - The clock that closes a market's candles is its exchange's: updates say when the adapter
   received them (`received_ms`), and an adapter whose clock is behind ours (a simulator replaying
   the recent past, a skewed host) is given that lag, so its minutes are not closed before they
@@ -17,6 +25,7 @@ backfill requests out. Pure logic: the caller supplies the clock and does all I/
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import msgspec
@@ -25,9 +34,18 @@ from tradewinds.core.backfills import BackfillTracker, PendingBackfill
 from tradewinds.core.minute_book import Gap, MinuteBook, MinuteClose, Verdict
 from tradewinds.core.rollup import MinuteFit, RollupSeries, rollup_candle
 from tradewinds.domain.candles import Candle, Market
-from tradewinds.domain.messages import BackfillRequest, CandleUpdate, ClosedCandle, CloseReason, UpdateSource
+from tradewinds.domain.messages import (
+    BackfillRequest,
+    CandleUpdate,
+    ClosedCandle,
+    CloseReason,
+    StreamAlive,
+    UpdateSource,
+)
 from tradewinds.domain.timeframes import MINUTE_MS, ROLLUP_TIMEFRAMES, Timeframe
 from tradewinds.domain.times import format_time_ms
+
+DAY_MS = Timeframe.D1.ms
 
 
 class InvalidUpdate(ValueError):
@@ -57,6 +75,14 @@ class PipelineConfig:
     # Candles opening later than this after the clock are refused: one would pin the forming
     # candle in the future and turn everything until then into a gap to backfill.
     max_future_ms: int = 5 * MINUTE_MS
+    # How long after a minute ends the venue may still report a trade of it: a liveness report
+    # closes the minute once it covers that much past the minute's end.
+    alive_settle_ms: int = 1_000
+    # After a restart a market fills back to its last stored minute, but never further than this.
+    max_fill_back_ms: int = 2 * DAY_MS
+    # Candles stored before a restart are published again within this (the CANDLES stream drops
+    # a repeat within its duplicate window, a day and an hour); older ones are only stored.
+    republish_window_ms: int = DAY_MS
 
     def __post_init__(self) -> None:
         if self.grace_ms < 0:
@@ -67,6 +93,10 @@ class PipelineConfig:
             raise ValueError(f"max_future_ms must not be negative, got {self.max_future_ms}")
         if self.retention_ms < 0:
             raise ValueError(f"retention_ms must not be negative, got {self.retention_ms}")
+        if self.alive_settle_ms < 0:
+            raise ValueError(f"alive_settle_ms must not be negative, got {self.alive_settle_ms}")
+        if self.max_fill_back_ms <= 0:
+            raise ValueError(f"max_fill_back_ms must be positive, got {self.max_fill_back_ms}")
         if Timeframe.M1 in self.rollup_timeframes:
             raise ValueError("rollup_timeframes cannot include 1m: it is the input timeframe")
         if len(set(self.rollup_timeframes)) != len(self.rollup_timeframes):
@@ -84,6 +114,7 @@ class PipelineOutput:
     corrections: list[CandleCorrection] = field(default_factory=list)  # store only
     backfills: list[BackfillRequest] = field(default_factory=list)  # send to the adapter
     expired_backfills: list[BackfillRequest] = field(default_factory=list)  # no answer in time
+    notices: list[str] = field(default_factory=list)  # for the log
 
     def __bool__(self) -> bool:
         return bool(self.closed or self.corrections or self.backfills or self.expired_backfills)
@@ -93,6 +124,7 @@ class PipelineOutput:
         self.corrections.extend(other.corrections)
         self.backfills.extend(other.backfills)
         self.expired_backfills.extend(other.expired_backfills)
+        self.notices.extend(other.notices)
 
 
 @dataclass
@@ -110,12 +142,25 @@ class PipelineStats:
     backfills_expired: int = 0
 
 
+@dataclass(frozen=True)
+class StoredUntil:
+    """What the store held for one market when the core started: open times of the newest stored
+    1-minute candle and of the newest stored candle of each rollup timeframe."""
+
+    minute_ms: int
+    rollups: Mapping[Timeframe, int] = field(default_factory=dict)
+
+
 @dataclass
 class _MarketState:
     market: Market
     book: MinuteBook
     rollups: list[RollupSeries]
     backfills: BackfillTracker
+    # Candles with open times up to these were stored (and published) before a restart: closed
+    # again, they are published only from `republish_from_ms` on (the bus drops those repeats).
+    stored: StoredUntil | None = None
+    republish_from_ms: int = 0
 
 
 _VERDICT_COUNTERS = {Verdict.DUPLICATE: "duplicates", Verdict.STALE: "stale", Verdict.TOO_OLD: "too_old"}
@@ -130,6 +175,9 @@ class CandlePipeline:
         self._span_ms = self.config.span_ms
         self._markets: dict[Market, _MarketState] = {}
         self._exchange_lag_ms: dict[str, int] = {}  # how far each exchange's clock is behind ours
+        # Markets whose adapter reports liveness: the time up to which their stream is complete.
+        self._alive_ms: dict[Market, int] = {}
+        self._stored: dict[Market, StoredUntil] = {}  # restart hints, taken on a market's first update
 
     @property
     def markets(self) -> list[Market]:
@@ -165,13 +213,13 @@ class CandlePipeline:
         if update.received_ms > 0 and update.source is not UpdateSource.BACKFILL:  # history is no clock
             self._exchange_lag_ms[update.exchange] = max(0, now_ms - update.received_ms)
         market = Market(update.exchange, update.symbol)
-        state = self._markets.get(market) or self._start_market(market, time)
+        out = PipelineOutput()
+        state = self._markets.get(market) or self._start_market(market, time, now_ms, out)
         change = state.book.apply(update.candle, update.source)
         self.stats.updates += 1
         counter = _VERDICT_COUNTERS.get(change.verdict)
         if counter:
             setattr(self.stats, counter, getattr(self.stats, counter) + 1)
-        out = PipelineOutput()
         if change.gap is not None:  # before the closes, so rollups already wait for it
             self._request_backfill(state, change.gap, now_ms, out)
         for close in change.closes:
@@ -185,18 +233,49 @@ class CandlePipeline:
         """Close what the clock closes (call about every second): forming candles past their minute
         plus the grace time, rollup buckets likewise; give up on backfills past their deadline."""
         out = PipelineOutput()
-        grace = self.config.grace_ms
         for state in self._markets.values():
-            market_now = now_ms - self._exchange_lag_ms.get(state.market.exchange, 0)
-            close = state.book.expire(market_now, grace)
-            if close is not None:
-                self._minute_closed(state, close, out)
             for expired in state.backfills.expire(now_ms):
                 self.stats.backfills_expired += 1
                 out.expired_backfills.append(self._backfill_request(state.market, expired))
-            self._close_rollups(state, max(state.book.settled_until(), market_now - grace), out)
+            self._close_by_time(state, now_ms, out)
             self._forget_settled(state)
         return out
+
+    def on_alive(self, alive: StreamAlive, now_ms: int) -> PipelineOutput:
+        """The adapter vouches that everything sent for `alive.symbols` before `alive.until_ms`
+        has arrived (it was published before this report). From the first report on, those
+        markets close by time only as far as reports reach."""
+        out = PipelineOutput()
+        known = min(alive.until_ms, now_ms) - self.config.alive_settle_ms  # never ahead of our clock
+        for symbol in alive.symbols:
+            market = Market(alive.exchange, symbol)
+            if known <= self._alive_ms.get(market, known - 1):
+                continue
+            self._alive_ms[market] = known
+            state = self._markets.get(market)
+            if state is not None:
+                self._close_by_time(state, now_ms, out)
+        return out
+
+    def resume_from(self, market: Market, stored: StoredUntil) -> None:
+        """Before any update: `market` had candles stored up to `stored` before this start, so its
+        first update fills back to there (bounded by `max_fill_back_ms`) rather than the day."""
+        if market not in self._markets:
+            self._stored[market] = stored
+
+    def _known_until(self, state: _MarketState, now_ms: int) -> int:
+        """Every minute ending by this is over, as far as the market's stream can tell."""
+        alive = self._alive_ms.get(state.market)
+        if alive is not None:
+            return alive
+        return now_ms - self._exchange_lag_ms.get(state.market.exchange, 0) - self.config.grace_ms
+
+    def _close_by_time(self, state: _MarketState, now_ms: int, out: PipelineOutput) -> None:
+        known = self._known_until(state, now_ms)
+        close = state.book.expire(known, 0)
+        if close is not None:
+            self._minute_closed(state, close, out)
+        self._close_rollups(state, max(state.book.settled_until(), known), out)
 
     def on_backfill_done(self, market: Market, since_ms: int, until_ms: int) -> PipelineOutput:
         """The adapter answered (or failed) the backfill of [since_ms, until_ms]: stop waiting for it.
@@ -209,18 +288,49 @@ class CandlePipeline:
             self._close_rollups(state, state.book.settled_until(), out)
         return out
 
-    def _start_market(self, market: Market, first_ms: int) -> _MarketState:
+    def _start_market(self, market: Market, first_ms: int, now_ms: int, out: PipelineOutput) -> _MarketState:
         origin = first_ms
+        stored = self._stored.pop(market, None)
         if self.config.startup_backfill:
             origin -= first_ms % self._span_ms
+            if stored is not None:
+                origin = min(origin, self._fill_back_origin(market, stored, first_ms, out))
         state = _MarketState(
             market=market,
             book=MinuteBook(origin),
             rollups=[RollupSeries(tf, origin) for tf in self.config.rollup_timeframes],
             backfills=BackfillTracker(),
+            stored=stored,
+            republish_from_ms=now_ms - self.config.republish_window_ms,
         )
         self._markets[market] = state
         return state
+
+    def _fill_back_origin(
+        self, market: Market, stored: StoredUntil, first_ms: int, out: PipelineOutput
+    ) -> int:
+        """The span-aligned start from which every bucket holding an unstored minute is whole."""
+        span = self._span_ms
+        wanted = stored.minute_ms + MINUTE_MS
+        wanted -= wanted % span
+        bound = first_ms - self.config.max_fill_back_ms
+        bound += -bound % span
+        if wanted < bound:
+            out.notices.append(
+                f"{market.exchange}:{market.symbol} was last stored at {format_time_ms(stored.minute_ms)}; "
+                f"filling back only from {format_time_ms(bound)} (at most "
+                f"{self.config.max_fill_back_ms / 3_600_000:g} h): the minutes before are not backfilled"
+            )
+            return bound
+        return wanted
+
+    def _already_published(self, state: _MarketState, tf: Timeframe, time_ms: int) -> bool:
+        """Stored before the restart and too old for the bus to drop a repeat: store only."""
+        stored = state.stored
+        if stored is None or time_ms >= state.republish_from_ms:
+            return False
+        newest = stored.minute_ms if tf is Timeframe.M1 else stored.rollups.get(tf)
+        return newest is not None and time_ms <= newest
 
     def _request_backfill(self, state: _MarketState, gap: Gap, now_ms: int, out: PipelineOutput) -> None:
         deadline = now_ms + self.config.backfill_timeout_ms
@@ -231,11 +341,14 @@ class CandlePipeline:
             )
 
     def _minute_closed(self, state: _MarketState, close: MinuteClose, out: PipelineOutput) -> None:
-        self.stats.minute_closes += 1
         market = state.market
-        out.closed.append(
-            ClosedCandle(market.exchange, market.symbol, Timeframe.M1.label, close.candle, close.reason)
-        )
+        if self._already_published(state, Timeframe.M1, close.candle.time):
+            out.corrections.append(CandleCorrection(market.exchange, market.symbol, "1m", close.candle))
+        else:
+            self.stats.minute_closes += 1
+            out.closed.append(
+                ClosedCandle(market.exchange, market.symbol, Timeframe.M1.label, close.candle, close.reason)
+            )
         self._place_minute(state, close.candle.time, out)
 
     def _minute_corrected(self, state: _MarketState, candle: Candle, out: PipelineOutput) -> None:
@@ -269,8 +382,11 @@ class CandlePipeline:
                 minutes = state.book.minutes(start, start + tf.ms)
                 if not minutes:  # only if its minutes were forgotten, which the floor prevents
                     continue
-                self.stats.rollup_closes += 1
                 candle = rollup_candle(minutes, tf)
+                if self._already_published(state, tf, start):
+                    out.corrections.append(CandleCorrection(market.exchange, market.symbol, tf.label, candle))
+                    continue
+                self.stats.rollup_closes += 1
                 out.closed.append(
                     ClosedCandle(market.exchange, market.symbol, tf.label, candle, CloseReason.ROLLUP)
                 )
@@ -284,7 +400,10 @@ class CandlePipeline:
         waiting_from = state.backfills.earliest_since()
         if waiting_from is not None:
             keep_from = min(keep_from, waiting_from)
-        state.book.forget_before(keep_from - keep_from % self._span_ms)
+        floor = keep_from - keep_from % self._span_ms
+        state.book.forget_before(floor)
+        for series in state.rollups:
+            series.forget_before(state.book.floor_ms)
 
     @staticmethod
     def _backfill_request(market: Market, pending: PendingBackfill) -> BackfillRequest:

@@ -2,8 +2,10 @@
 
 A bucket is the UTC-aligned period of one rollup candle. Buckets close in order; the caller
 decides how far closing may go (how far the minutes are settled, and whether a backfill that can
-still fill a bucket is outstanding). The candle of a bucket is computed from the minutes it holds
-exactly as `tradewinds.domain.resample.resample_candles` does.
+still fill a bucket is outstanding). A bucket that closed with no minute was not published: if
+minutes for it arrive later (a backfill), it opens again and is published once, whole. The
+candle of a bucket is computed from the minutes it holds exactly as
+`tradewinds.domain.resample.resample_candles` does.
 """
 
 from __future__ import annotations
@@ -34,24 +36,39 @@ class RollupSeries:
         # Buckets starting before the watermark are closed.
         self.watermark_ms = self.first_bucket_ms
         self._pending: set[int] = set()  # open buckets holding at least one closed minute
+        self._skipped: set[int] = set()  # closed with no minute (not published), still in reach
 
     def add_minute(self, time_ms: int) -> MinuteFit:
         bucket = self.timeframe.bucket_start(time_ms)
         if bucket < self.first_bucket_ms:
             return MinuteFit.OUTSIDE
+        if bucket in self._skipped:
+            # Closed while it held no minute, so never published: it opens again and is published
+            # (once) when its minutes are settled, instead of being stored as a correction.
+            self._skipped.discard(bucket)
+            self._pending.add(bucket)
+            return MinuteFit.OPEN
         if bucket < self.watermark_ms:
             return MinuteFit.CLOSED
         self._pending.add(bucket)
         return MinuteFit.OPEN
 
     def close_before(self, limit_ms: int) -> list[int]:
-        """Close every bucket starting before `limit_ms`; return those holding minutes, ascending."""
-        if limit_ms <= self.watermark_ms:
-            return []
-        self.watermark_ms = limit_ms
+        """Close every bucket starting before `limit_ms`; return those holding minutes, ascending.
+        Buckets closed empty are remembered (see `add_minute`) until `forget_before`."""
         ready = sorted(b for b in self._pending if b < limit_ms)
         self._pending.difference_update(ready)
+        if limit_ms > self.watermark_ms:
+            tf = self.timeframe.ms
+            held = set(ready)
+            self._skipped.update(b for b in range(self.watermark_ms, limit_ms, tf) if b not in held)
+            self.watermark_ms = limit_ms
         return ready
+
+    def forget_before(self, floor_ms: int) -> None:
+        """Minutes before `floor_ms` can no longer arrive: stop remembering empty buckets there."""
+        tf = self.timeframe.ms
+        self._skipped = {b for b in self._skipped if b + tf > floor_ms}
 
     @property
     def open_buckets(self) -> int:

@@ -91,3 +91,15 @@ class Announcement(msgspec.Struct, frozen=True):
     interval_s: float  # the next announcement comes within this
     stats: dict[str, StatValue] = {}  # counters of the component; `lag_ms.{exchange}` and the like
     stopping: bool = False
+
+
+class StreamAlive(msgspec.Struct, frozen=True):
+    """Exchange adapter -> core: everything the venue sent for `symbols` before `until_ms` (the
+    adapter's clock) has been published. An adapter that can prove it (a ping answered on the
+    connection that carries them) sends this after each minute boundary; the core then closes a
+    minute by time only once a report covers its end, and tells an outage from a quiet market.
+    It is published on the exchange's liveness subject, after the updates it vouches for."""
+
+    exchange: str
+    symbols: tuple[str, ...]
+    until_ms: int
