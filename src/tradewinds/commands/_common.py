@@ -4,25 +4,37 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tradewinds.strategy.limits import Limits
-from tradewinds.strategy.runtime import ParamValue
+
+if TYPE_CHECKING:
+    from tradewinds.strategy.runtime import ParamValue
+
+# Exit statuses, the same for every command (documented in `tradewinds --help` and the README).
+EXIT_OK = 0
+EXIT_FAILED = 1  # what the command was given or reached is wrong: a strategy, candles, a database
+EXIT_USAGE = 2  # the command line itself is wrong (argparse uses 2 too)
+EXIT_INTERRUPTED = 130  # what shells report for a command ended by Ctrl-C
 
 
 class CommandError(Exception):
-    """A user mistake: printed as one line on stderr, exit status 2."""
+    """A user mistake: printed as one line on stderr; exit status `status` (default EXIT_USAGE)."""
+
+    def __init__(self, message: str, status: int = EXIT_USAGE) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 def read_strategy(path: str) -> str:
     try:
         return Path(path).read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise CommandError(f"{path}: no such strategy file") from None
+        raise CommandError(f"{path}: no such strategy file", EXIT_FAILED) from None
     except UnicodeDecodeError:
-        raise CommandError(f"{path}: not a UTF-8 text file") from None
+        raise CommandError(f"{path}: not a UTF-8 text file", EXIT_FAILED) from None
     except OSError as exc:
-        raise CommandError(f"{path}: {exc.strerror}") from None
+        raise CommandError(f"{path}: {exc.strerror}", EXIT_FAILED) from None
 
 
 def parse_params(items: list[str] | None) -> dict[str, ParamValue]:
@@ -45,7 +57,7 @@ def parse_params(items: list[str] | None) -> dict[str, ParamValue]:
     return params
 
 
-def fail(message: str, status: int = 2) -> int:
+def fail(message: str, status: int = EXIT_USAGE) -> int:
     print(f"error: {message}", file=sys.stderr)
     return status
 

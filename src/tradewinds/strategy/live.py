@@ -16,6 +16,7 @@ import numpy.typing as npt
 
 from tradewinds.domain.candle_arrays import CandleArrays
 from tradewinds.domain.positions import TargetPosition
+from tradewinds.strategy import indicators
 from tradewinds.strategy.errors import plain_message
 from tradewinds.strategy.limits import Limits
 from tradewinds.strategy.runtime import Dataset, ParamValue, StrategyRuntime
@@ -55,6 +56,7 @@ class LiveEvaluator:
     """Holds compiled strategies and evaluates them on candle windows (one thread only)."""
 
     def __init__(self, limits: Limits | None = None) -> None:
+        indicators.preload()  # before any deadline counts
         self.limits = limits or Limits()
         self.runtime = StrategyRuntime(self.limits, jit=False)
         lua = self.runtime.lua

@@ -18,12 +18,28 @@ from tradewinds.strategy.indicators.spec import (
     validate_params,
 )
 
+# Modules indicator functions import where they use them, not at the top (scipy.signal takes half a
+# second): `tradewinds --help` and `tradewinds check` must not wait for them.
+LAZY_IMPORTS: tuple[str, ...] = ("scipy.signal",)
+
+
+def preload() -> None:
+    """Import LAZY_IMPORTS now: a live evaluator calls this when it starts, so no evaluation's
+    deadline pays for an import."""
+    import importlib
+
+    for name in LAZY_IMPORTS:
+        importlib.import_module(name)
+
+
 __all__ = [
     "INDICATORS",
+    "LAZY_IMPORTS",
     "FloatArray",
     "IndicatorParamError",
     "IndicatorSpec",
     "Param",
     "Params",
+    "preload",
     "validate_params",
 ]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-from scipy.signal import lfilter
 
 from tradewinds.strategy.indicators.averages import sma
 from tradewinds.strategy.indicators.series import FLAT, from_first_defined, lagged, ratio, typical_price
@@ -32,6 +31,8 @@ def rsi(source: FloatArray, period: int) -> FloatArray:
     np.maximum(moves, 0.0, out=moves)
     seed = moves[:, :period].mean(axis=1)
     alpha = 1.0 / period
+    from scipy.signal import lfilter  # here, not at the top: 0.5 s to import
+
     later, _ = lfilter(
         [alpha], [1.0, alpha - 1.0], moves[:, period:], axis=1, zi=(1.0 - alpha) * seed[:, None]
     )
