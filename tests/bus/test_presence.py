@@ -78,3 +78,18 @@ async def test_a_failing_stats_source_is_reported_not_fatal(nats_url: str) -> No
 def test_a_component_name_must_be_a_subject_token() -> None:
     with pytest.raises(ValueError, match="component"):
         Presence(object(), "bad.name")
+
+
+async def test_rates_per_minute_come_from_the_counters_between_announcements(nats_url: str) -> None:
+    bus = await nats.connect(nats_url)
+    counter = {"evaluations": 0}
+    try:
+        presence = Presence(bus, "eval", lambda: dict(counter), interval_s=60, rates=("evaluations",))
+        first = presence.announcement()
+        assert first.stats["evaluations_per_min"] == 0.0
+        await asyncio.sleep(0.5)
+        counter["evaluations"] = 100
+        rate = presence.announcement().stats["evaluations_per_min"]
+        assert isinstance(rate, float) and 9_000 < rate < 12_100  # 100 in about half a second
+    finally:
+        await bus.close()

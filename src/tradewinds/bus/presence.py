@@ -1,7 +1,8 @@
 """Presence: every component announces itself on the bus, so `tradewinds status` can say what runs.
 
-A component creates `Presence(bus, component="eval", stats=lambda: {...})`, `await start()`s it
-and `await stop()`s it when it stops. It then publishes an `Announcement` on
+A component creates `Presence(bus, component="eval", stats=lambda: {...}, rates=("evaluations",))`,
+`await start()`s it and `await stop()`s it when it stops. Counters named in `rates` also go out
+as `{name}_per_min`, over the last minute of samples. It then publishes an `Announcement` on
 `tw.presence.{component}` every `interval_s` seconds, answers `tw.presence_query` at once (so a
 status command need not wait for the next round), and says `stopping` on a clean stop. A process
 killed with -9 says nothing: it is gone once it misses its announcements (`is_current`).
@@ -10,6 +11,7 @@ killed with -9 says nothing: it is gone once it misses its announcements (`is_cu
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
 import os
@@ -45,6 +47,7 @@ class Presence:
         component: str,
         stats: StatsSource | None = None,
         interval_s: float = 5.0,
+        rates: tuple[str, ...] = (),
     ) -> None:
         subjects.presence(component)  # refuses a component name that cannot be a subject token
         self.bus = bus
@@ -55,6 +58,8 @@ class Presence:
         self.started_ms = _now_ms()
         self.instance = f"{component}-{self.host}-{self.pid}-{secrets.token_hex(3)}"
         self._stats = stats
+        self._rates = rates
+        self._samples: collections.deque[tuple[int, dict[str, StatValue]]] = collections.deque()
         self._subject = subjects.presence(component)
         self._query: Any = None
         self._task: asyncio.Task[None] | None = None
@@ -99,10 +104,29 @@ class Presence:
         if self._stats is None:
             return {}
         try:
-            return dict(self._stats())
+            current = dict(self._stats())
         except Exception as exc:  # a broken counter must not silence the announcement
             log.warning("presence: %s stats failed: %s", self.component, exc)
             return {"stats_error": str(exc)}
+        if self._rates:
+            current.update(self._per_minute(current))
+        return current
+
+    def _per_minute(self, current: dict[str, StatValue]) -> dict[str, float]:
+        now = time.monotonic_ns() // 1_000_000
+        self._samples.append((now, current))
+        while len(self._samples) > 2 and now - self._samples[1][0] >= 60_000:
+            self._samples.popleft()  # keep one sample at least a minute old, if there is one
+        then, old = self._samples[0]
+        rates: dict[str, float] = {}
+        for name in self._rates:
+            before, after = old.get(name), current.get(name)
+            if isinstance(before, int | float) and isinstance(after, int | float):
+                elapsed = max(now - then, 1)
+                rates[f"{name}_per_min"] = (
+                    0.0 if now == then else round((after - before) * 60_000 / elapsed, 1)
+                )
+        return rates
 
     async def _publish(self, subject: str, stopping: bool = False) -> None:
         await self.bus.publish(subject, codec.encode(self.announcement(stopping)))

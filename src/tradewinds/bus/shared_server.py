@@ -45,6 +45,11 @@ def shared_embedded_server(folder: Path) -> Iterator[str]:
                     record.unlink()
 
 
+def running_server_url(folder: Path) -> str | None:
+    """The URL of the folder's embedded server if one runs, without starting one (status)."""
+    return _running_url(folder / "server.json")
+
+
 @contextlib.contextmanager
 def _locked(path: Path) -> Iterator[None]:
     with path.open("a") as handle:

@@ -1,0 +1,1 @@
+"""Running the platform: status, the one-command platform, its demo."""
