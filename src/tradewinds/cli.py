@@ -1,4 +1,18 @@
-"""The `tradewinds` command. Each subcommand lives in `tradewinds.commands.<name>`."""
+"""The `tradewinds` command. Each subcommand lives in `tradewinds.commands.<name>`.
+
+Start-up stays fast because building the parser imports no component. Every module named in
+COMMAND_MODULES is imported to build the parser, so a command module's top level (and whatever
+its `register` calls) may import only the standard library, `argparse` helpers from
+`tradewinds.commands._common` and light domain modules (`timeframes`, `times`). Everything
+heavy (numpy, scipy, lupa, SQLAlchemy, nats, ccxt, pyarrow, and the components built on them) is
+imported inside the function that runs the command, and under `if TYPE_CHECKING:` for
+annotations. To add a command: write `tradewinds/commands/<name>.py` with `register(subparsers)`
+that adds its parser and sets `func` (namespace -> exit status), then add `<name>` below;
+tests/commands/test_startup.py checks every registered command against the heavy list.
+
+Exit statuses (`EXIT_*` in `tradewinds.commands._common`) are the same for every command: see
+EPILOG.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +20,8 @@ import argparse
 import importlib
 import sys
 from collections.abc import Sequence
+
+from tradewinds.commands._common import EXIT_INTERRUPTED, EXIT_OK
 
 # Each module defines `register(subparsers)`, which adds its parser and sets `func`
 # (a callable taking the parsed namespace and returning the exit status).
@@ -22,12 +38,39 @@ COMMAND_MODULES: tuple[str, ...] = (
     "watch",
 )
 
+EPILOG = """\
+exit status:
+  0    success
+  1    what the command was given or reached is wrong or unavailable: a strategy that does
+       not compile or fails, a candle file with a bad line, no stored candles, a database or
+       exchange that cannot be reached
+  2    the command line is wrong: an unknown or missing option, a value that does not parse
+  130  interrupted (Ctrl-C)
+
+environment: TRADEWINDS_HOME (data folder, default ~/.tradewinds), TRADEWINDS_DATABASE_URL,
+TRADEWINDS_NATS_URL"""
+
+
+def version() -> str:
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as installed_version
+
+    try:
+        return installed_version("tradewinds")
+    except PackageNotFoundError:  # running from a source tree that is not installed
+        from tradewinds import __version__
+
+        return __version__
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="tradewinds",
         description="Tradewinds: algorithmic crypto trading with sandboxed Lua strategies.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    parser.add_argument("--version", action="version", version=f"tradewinds {version()}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in COMMAND_MODULES:
         module = importlib.import_module(f"tradewinds.commands.{name}")
@@ -41,9 +84,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         status: int = args.func(args)
     except KeyboardInterrupt:
-        return 130
+        return EXIT_INTERRUPTED
     except BrokenPipeError:  # output piped into `head` and the like
-        return 0
+        return EXIT_OK
     return status
 
 
