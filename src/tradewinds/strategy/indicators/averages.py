@@ -5,16 +5,15 @@ from __future__ import annotations
 import numpy as np
 
 from tradewinds.strategy.indicators.series import from_first_defined
-from tradewinds.strategy.indicators.smoothing import seeded_ema
 from tradewinds.strategy.indicators.spec import FloatArray
-from tradewinds.strategy.indicators.windows import window_sums, window_weighted_sums
+from tradewinds.strategy.indicators.talib_order import running_mean, seeded_ema
+from tradewinds.strategy.indicators.windows import window_weighted_sums
 
 
 @from_first_defined
 def sma(source: FloatArray, period: int) -> FloatArray:
-    out = window_sums(source, period)
-    out /= period
-    return out
+    """TA-Lib's running total, not exact window sums: its first value must be the EMA's seed."""
+    return running_mean(source, period)
 
 
 @from_first_defined
@@ -43,10 +42,12 @@ def tema(source: FloatArray, period: int) -> FloatArray:
     once = seeded_ema(source, period)
     twice = seeded_ema(once, period, start=period - 1)
     thrice = seeded_ema(twice, period, start=2 * (period - 1))
-    once -= twice
+    # TA-Lib's grouping: third + (3 * first - 3 * second).
     once *= 3.0
-    once += thrice
-    return once
+    twice *= 3.0
+    once -= twice
+    thrice += once
+    return thrice
 
 
 @from_first_defined

@@ -5,13 +5,12 @@ from __future__ import annotations
 import numpy as np
 
 from tradewinds.strategy.indicators.series import from_first_defined
-from tradewinds.strategy.indicators.smoothing import wilder
 from tradewinds.strategy.indicators.spec import FloatArray
+from tradewinds.strategy.indicators.talib_order import running_mean, wilder
 from tradewinds.strategy.indicators.windows import (
     window_highs,
     window_lows,
     window_square_deviations,
-    window_sums,
 )
 
 
@@ -34,8 +33,7 @@ def stddev(source: FloatArray, period: int, deviations: float) -> FloatArray:
 @from_first_defined
 def bollinger(source: FloatArray, period: int, deviations: float) -> tuple[FloatArray, ...]:
     """Upper, middle (SMA) and lower band, `deviations` population standard deviations apart."""
-    middle = window_sums(source, period)
-    middle /= period
+    middle = running_mean(source, period)  # ta.sma's values: close() == middle() where equal
     spread = _deviation(source, period, deviations)
     upper = middle + spread
     lower = np.subtract(middle, spread, out=spread)
