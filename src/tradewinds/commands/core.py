@@ -12,7 +12,6 @@ from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from tradewinds.bus.presence import describe, query_presence
 from tradewinds.commands._common import fail
 from tradewinds.commands._service import add_service_options, run_service
 from tradewinds.commands.db import add_database_option
@@ -95,6 +94,8 @@ def run_alone(args: argparse.Namespace, url: str, config: PipelineConfig) -> int
 
 async def other_cores(bus: Any) -> str:
     """The cores that answer on the bus (another machine's, or `tradewinds up`), described."""
+    from tradewinds.bus.presence import describe, query_presence
+
     found = [a for a in await query_presence(bus, wait_s=0.3) if a.component == "core"]
     return "; ".join(describe(a) for a in found)
 
