@@ -100,16 +100,20 @@ def test_liveness_closes_a_minute_sooner_than_the_grace_time() -> None:
 
 def test_a_market_with_liveness_does_not_close_by_the_clock_while_its_stream_is_silent() -> None:
     rec = Recorder(CandlePipeline(PipelineConfig(startup_backfill=False)))
-    quiet = Market("bitfinex", "ETH/USD")  # another connection's market, never reported alive
-    rec.feed(update(candle(T0)), now=T0 + 1_000)
-    rec.feed(update(candle(T0), market=quiet), now=T0 + 1_000)
+    silent = Market("bitfinex", "ETH/USD")  # on a connection that never answered a ping
+    generic = Market("kraken", "BTC/USD")  # an adapter that cannot ping: the grace time
+    for market in (MARKET, silent, generic):
+        rec.feed(update(candle(T0), market=market), now=T0 + 1_000)
     rec.alive(T0 + 2_000)  # reported before the minute ended
     out = rec.clock(T0 + 30 * M)
-    assert [c.symbol for c in out.closed if c.timeframe == "1m"] == ["ETH/USD"]  # by the grace time
+    assert [c.symbol for c in out.closed if c.timeframe == "1m"] == ["BTC/USD"]
+    assert [c.exchange for c in out.closed if c.timeframe == "1m"] == ["kraken"]
     assert rec.pipeline.forming(MARKET) == candle(T0)
+    assert rec.pipeline.forming(silent) == candle(T0)
     # Another market's report says nothing about this one.
-    rec.alive(T0 + 31 * M, market=quiet)
+    rec.alive(T0 + 31 * M, market=silent)
     assert rec.pipeline.forming(MARKET) == candle(T0)
+    assert rec.pipeline.forming(silent) is None
     # The adapter notices, reconnects and delivers the minute as history.
     late = rec.feed(update(candle(T0, volume=2.0), UpdateSource.BACKFILL), now=T0 + 31 * M)
     assert [(c.candle.volume, c.reason) for c in late.closed if c.timeframe == "1m"] == [

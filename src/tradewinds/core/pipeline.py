@@ -175,7 +175,9 @@ class CandlePipeline:
         self._span_ms = self.config.span_ms
         self._markets: dict[Market, _MarketState] = {}
         self._exchange_lag_ms: dict[str, int] = {}  # how far each exchange's clock is behind ours
-        # Markets whose adapter reports liveness: the time up to which their stream is complete.
+        # Exchanges whose adapter reports liveness, and the time up to which each market's stream
+        # is known complete (a market of such an exchange with no report yet: nothing is known).
+        self._alive_exchanges: set[str] = set()
         self._alive_ms: dict[Market, int] = {}
         self._stored: dict[Market, StoredUntil] = {}  # restart hints, taken on a market's first update
 
@@ -244,9 +246,10 @@ class CandlePipeline:
     def on_alive(self, alive: StreamAlive, now_ms: int) -> PipelineOutput:
         """The adapter vouches that everything sent for `alive.symbols` before `alive.until_ms`
         has arrived (it was published before this report). From the first report on, those
-        markets close by time only as far as reports reach."""
+        markets, and every market of that exchange, close by time only as far as reports reach."""
         out = PipelineOutput()
         known = min(alive.until_ms, now_ms) - self.config.alive_settle_ms  # never ahead of our clock
+        self._alive_exchanges.add(alive.exchange)
         for symbol in alive.symbols:
             market = Market(alive.exchange, symbol)
             if known <= self._alive_ms.get(market, known - 1):
@@ -265,9 +268,8 @@ class CandlePipeline:
 
     def _known_until(self, state: _MarketState, now_ms: int) -> int:
         """Every minute ending by this is over, as far as the market's stream can tell."""
-        alive = self._alive_ms.get(state.market)
-        if alive is not None:
-            return alive
+        if state.market.exchange in self._alive_exchanges:
+            return self._alive_ms.get(state.market, state.book.floor_ms)
         return now_ms - self._exchange_lag_ms.get(state.market.exchange, 0) - self.config.grace_ms
 
     def _close_by_time(self, state: _MarketState, now_ms: int, out: PipelineOutput) -> None:
