@@ -63,7 +63,21 @@ def test_equity_is_marked_without_a_final_sale_and_repeats_do_nothing() -> None:
     account = simulate(candles, np.array([1, 1, 1], dtype=np.int8), cash=100, fee=0.0)
     assert len(account.fills) == 1
     assert account.equity.tolist() == pytest.approx([100, 80, 160])
-    assert max_drawdown(account.equity) == pytest.approx(0.2)
+    assert max_drawdown(account.equity, 100) == pytest.approx(0.2)
+
+
+def test_drawdown_peak_starts_at_the_starting_cash() -> None:
+    # Buying on a one-candle file pays the fee: 9,990 from 10,000 is a 0.1 % drawdown.
+    one = candles_of([100])
+    account = simulate(one, np.array([1], dtype=np.int8), cash=10_000, fee=0.001)
+    assert account.equity.tolist() == pytest.approx([9_990])
+    assert compute_metrics(one, account, 10_000, 0.001, 0).max_drawdown == pytest.approx(0.001)
+    # Three candles: the fall is measured from 10,000, not from the first equity point.
+    three = candles_of([100, 99.95, 99.88])
+    account = simulate(three, np.array([1, 0, 0], dtype=np.int8), cash=10_000, fee=0.001)
+    expected = 1 - float(account.equity[-1]) / 10_000
+    assert compute_metrics(three, account, 10_000, 0.001, 0).max_drawdown == pytest.approx(expected)
+    assert expected == pytest.approx(0.0022, abs=1e-4)
 
 
 def test_bad_inputs_are_refused() -> None:

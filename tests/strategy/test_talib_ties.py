@@ -158,3 +158,28 @@ def test_the_papers_example_trades_as_talibs_values_say(path: str) -> None:
     assert np.array_equal(result.run.decisions, decisions)
     assert result.metrics.trades == len(expected.table)
     assert result.metrics.final_equity == float(expected.equity[-1])
+
+
+def test_the_papers_example_buys_at_the_seed_where_talibs_sma_equals_its_ema() -> None:
+    # Ten hourly closes whose mean, summed pairwise, rounds above the in-order sum: with the
+    # averages computed differently, sma() > ema() held at candle 9 and the example stayed in cash.
+    closes = [29986.2, 30008.5, 30006.0, 30008.4, 29999.7, 30034.4, 30033.7, 29967.7, 29946.9, 29887.9]
+    close = np.array(closes + [29900.0, 29950.0, 30010.0, 29990.0, 29980.0])
+    candles = CandleArrays(
+        1_600_000_000_000 + np.arange(len(close), dtype=np.int64) * 3_600_000,
+        close,
+        close,
+        close,
+        close,
+        close,
+    )
+    sma, ema = talib.SMA(close, 10), talib.EMA(close, 10)
+    assert sma[9] == ema[9]
+    decisions = np.where(sma > ema, -1, 1).astype(np.int8)
+    decisions[:9] = 0
+
+    result = run_backtest(PAPER_EXAMPLE, candles)
+
+    assert result.run.decisions[9] == 1  # bought at the first candle with both averages
+    assert np.array_equal(result.run.decisions, decisions)
+    assert result.metrics.trades == len(simulate(candles, decisions, 10_000.0, 0.001).table)

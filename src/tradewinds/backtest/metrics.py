@@ -37,7 +37,7 @@ def compute_metrics(
         buy_hold_return=buy_hold_return(candles, fee),
         trades=len(account.table),
         win_rate=win_rate(account),
-        max_drawdown=max_drawdown(equity),
+        max_drawdown=max_drawdown(equity, cash),
         sharpe=sharpe_ratio(equity, candles),
         exposure=float(np.mean(account.holding)) if len(account.holding) else 0.0,
         warmup_candles=warmup_candles,
@@ -62,10 +62,13 @@ def win_rate(account: Account) -> float:
     return float(np.mean(returned > spent))
 
 
-def max_drawdown(equity: np.ndarray) -> float:
+def max_drawdown(equity: np.ndarray, cash: float) -> float:
+    """The largest fall from a running peak that starts at the starting cash (the first fee is a
+    fall too)."""
     if len(equity) == 0:
         return 0.0
     peaks = np.maximum.accumulate(equity)
+    np.maximum(peaks, cash, out=peaks)
     return float(np.max(1 - equity / peaks))
 
 

@@ -10,7 +10,7 @@ import numpy as np
 from tradewinds.backtest.metrics import Metrics, compute_metrics
 from tradewinds.backtest.portfolio import Account, FillPrice, simulate
 from tradewinds.domain.candle_arrays import CandleArrays
-from tradewinds.domain.resample import resample_candles
+from tradewinds.domain.resample import ClosedRollup, closed_rollup
 from tradewinds.domain.timeframes import Timeframe
 from tradewinds.strategy import HistoryRun, Limits, run_over_history
 from tradewinds.strategy.runtime import ParamValue
@@ -22,6 +22,8 @@ class BacktestResult:
     run: HistoryRun
     account: Account
     metrics: Metrics
+    # Open times of partial buckets left out by the roll-up (the live core never closes them).
+    partial_ms: tuple[int, ...] = ()
 
 
 def candle_spacing_ms(candles: CandleArrays) -> int:
@@ -31,13 +33,14 @@ def candle_spacing_ms(candles: CandleArrays) -> int:
     return int(np.min(np.diff(candles.time)))
 
 
-def roll_up(candles: CandleArrays, timeframe: Timeframe) -> CandleArrays:
+def roll_up(candles: CandleArrays, timeframe: Timeframe) -> ClosedRollup:
+    """The closed `timeframe` candles of `candles`: partial buckets at either end are left out."""
     spacing = candle_spacing_ms(candles)
     if spacing and (timeframe.ms < spacing or timeframe.ms % spacing):
         raise ValueError(
             f"cannot make {timeframe.value} candles from candles {spacing // 60000} minutes apart"
         )
-    return resample_candles(candles, timeframe)
+    return closed_rollup(candles, timeframe, spacing)
 
 
 def run_backtest(
@@ -52,11 +55,18 @@ def run_backtest(
     limits: Limits | None = None,
     name: str = "strategy",
 ) -> BacktestResult:
+    partial_ms: tuple[int, ...] = ()
     if timeframe is not None:
-        candles = roll_up(candles, timeframe)
+        rollup = roll_up(candles, timeframe)
+        candles, partial_ms = rollup.candles, rollup.partial_ms
+        if len(candles) == 0:
+            raise ValueError(
+                f"no whole {timeframe.value} candle in the data: a {timeframe.value} candle needs "
+                f"its whole period, and the data covers only part of one"
+            )
     if len(candles) == 0:
         raise ValueError("no candles to backtest on")
     run = run_over_history(source, candles, params, limits, name)
     account = simulate(candles, run.decisions, cash, fee, fill)
     metrics = compute_metrics(candles, account, cash, fee, run.warmup_candles)
-    return BacktestResult(candles, run, account, metrics)
+    return BacktestResult(candles, run, account, metrics, partial_ms)
