@@ -59,3 +59,4 @@ class CandleRow(Base):
 # The live-trading tables register on Base.metadata when imported; import them here so that every
 # user of the schema (Alembic, the schema check) sees them. At the bottom: they import Base.
 from tradewinds.storage import trading_models as trading_models  # noqa: E402
+from tradewinds.storage import web_models as web_models  # noqa: E402

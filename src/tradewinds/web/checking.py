@@ -1,0 +1,70 @@
+"""Checking a strategy for the editor: compile it in the sandbox, then dry-run it on sample
+candles, and report each problem at its line. The same checks as `tradewinds check`."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from dataclasses import dataclass, field
+from importlib import resources
+
+from tradewinds.web.schemas import CheckOut, Problem, TemplateOut
+
+_TEMPLATES = (
+    (
+        "paper_example",
+        "The paper's example",
+        "A simple moving average against an exponential one (10 candles).",
+    ),
+    ("rsi_reversion", "RSI mean reversion", "Buy when RSI(14) is oversold, sell when overbought."),
+    ("macd_trend", "MACD trend", "Hold while the MACD line is above its signal line."),
+    ("bollinger_breakout", "Bollinger breakout", "Buy a close above the upper band, sell below the middle."),
+)
+
+# The history runner keeps one warm worker process; checks take turns on it.
+_lock = threading.Lock()
+
+
+def templates() -> list[TemplateOut]:
+    folder = resources.files("tradewinds.web").joinpath("templates")
+    return [
+        TemplateOut(
+            id=tid, name=name, description=text, source=folder.joinpath(f"{tid}.lua").read_text("utf-8")
+        )
+        for tid, name, text in _TEMPLATES
+    ]
+
+
+@dataclass
+class _Found:
+    errors: list[Problem] = field(default_factory=list)
+    warnings: list[Problem] = field(default_factory=list)
+    params: list[str] = field(default_factory=list)
+
+
+def _check(source: str) -> _Found:
+    from tradewinds.domain.candle_csv import parse_candle_csv
+    from tradewinds.strategy import StrategyError, check_strategy, run_over_history
+
+    found = _Found()
+    if not source.strip():
+        found.errors.append(Problem(line=None, message="the strategy is empty"))
+        return found
+    try:
+        check_strategy(source)
+    except StrategyError as exc:
+        found.errors.append(Problem(line=exc.line, message=exc.message))
+        return found
+    text = resources.files("tradewinds.strategy").joinpath("sample_candles.csv").read_text("utf-8")
+    candles = parse_candle_csv(text, "sample_candles.csv")
+    try:
+        with _lock:
+            run_over_history(source, candles, None, None, "strategy")
+    except StrategyError as exc:
+        found.errors.append(Problem(line=exc.line, message=f"in a dry run on sample candles: {exc.message}"))
+    return found
+
+
+async def check_source(source: str) -> CheckOut:
+    found = await asyncio.to_thread(_check, source)
+    return CheckOut(ok=not found.errors, errors=found.errors, warnings=found.warnings, params=found.params)
