@@ -193,11 +193,12 @@ class AccountFill(msgspec.Struct, frozen=True):
 
     symbol: str
     fill: LedgerFill
+    client_order_id: int
 
 
 async def fills_of_account(target: AsyncSession | AsyncEngine, account_id: int) -> list[AccountFill]:
     query = (
-        select(FillRow, OrderRow.symbol)
+        select(FillRow, OrderRow.symbol, OrderRow.client_order_id)
         .join(OrderRow, OrderRow.id == FillRow.order_id)
         .where(FillRow.account_id == account_id)
         .order_by(FillRow.id)
@@ -205,7 +206,7 @@ async def fills_of_account(target: AsyncSession | AsyncEngine, account_id: int) 
 
     async def run(session: AsyncSession) -> list[AccountFill]:
         rows = (await session.execute(query)).all()
-        return [AccountFill(symbol=symbol, fill=_ledger_fill(fill)) for fill, symbol in rows]
+        return [AccountFill(symbol, _ledger_fill(fill), cid) for fill, symbol, cid in rows]
 
     if isinstance(target, AsyncSession):
         return await run(target)

@@ -1,0 +1,321 @@
+"""ExecutionService: the order intents of one exchange, executed exactly once.
+
+It reads `OrderIntent`s from JetStream (stream ORDERS, a durable consumer per exchange, explicit
+acknowledgement) and hands each to the `Executor`; an intent is acknowledged only once its outcome
+is recorded, and delivered again later when something was left unknown. Intents of one account
+run one at a time in the order they arrived (so one API key's requests are signed and sent in
+order, with increasing nonces, and a paper account's balances change one fill at a time); those of
+different accounts run in parallel, each key within its own rate-limit budget (the adapters'
+shared limiter). On start it first reconciles every order recorded as pending or open with the
+exchange. Every order change is published as an `OrderEvent` on `tw.orders.event.{user_id}`.
+
+Prices come from the candle updates the exchange adapter publishes (`tw.candles.update.{exchange}`),
+so the service needs no access to the adapter's internals and runs beside it in any process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+import msgspec
+import nats.errors
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+
+from tradewinds.bus import codec, streams, subjects
+from tradewinds.bus.presence import Presence
+from tradewinds.domain.messages import CandleUpdate
+from tradewinds.domain.trading import AccountKind, AssignmentChanged, OrderIntent
+from tradewinds.exchange.adapter import ExchangeAdapter, InvalidOrder, MarketInfo
+from tradewinds.exchange.execution.executor import ExecutionSettings, Executor, Outcome
+from tradewinds.exchange.execution.prices import LatestPrices
+from tradewinds.exchange.execution.venues import (
+    AdapterFactory,
+    PaperVenue,
+    Venue,
+    open_exchange_venue,
+    rebuild_paper_account,
+)
+from tradewinds.storage.orders import in_flight_orders, order_event
+from tradewinds.storage.secrets import SecretBox
+from tradewinds.storage.trading_models import OrderRow, TradingAccountRow
+
+log = logging.getLogger("tradewinds.execution")
+
+
+@dataclass(frozen=True)
+class ServiceSettings:
+    execution: ExecutionSettings = field(default_factory=ExecutionSettings)
+    ack_wait_s: float = 60.0  # an intent not acknowledged by then is delivered again
+    retry_delay_s: float = 5.0  # an intent left unknown is delivered again after this
+    batch: int = 64  # intents fetched at once (and executed at most at once)
+
+
+@dataclass
+class ExecutionCounters:
+    intents: int = 0
+    retried: int = 0
+    order_events: int = 0
+    errors: int = 0
+
+
+def default_adapter_factory(
+    exchange: str, api_key: str, secret: str, passphrase: str | None
+) -> ExchangeAdapter:
+    from tradewinds.exchange.registry import open_adapter
+
+    return open_adapter(exchange, api_key=api_key, secret=secret)
+
+
+class ExecutionService:
+    """Executes `exchange`'s order intents; `feed` is the exchange's adapter (markets)."""
+
+    def __init__(
+        self,
+        bus: Any,
+        engine: AsyncEngine,
+        exchange: str,
+        feed: ExchangeAdapter,
+        *,
+        secrets: SecretBox | None = None,
+        adapter_factory: AdapterFactory = default_adapter_factory,
+        settings: ServiceSettings | None = None,
+    ) -> None:
+        self.bus = bus
+        self.engine = engine
+        self.exchange = exchange
+        self.feed = feed
+        self.secrets = secrets
+        self.adapter_factory = adapter_factory
+        self.settings = settings or ServiceSettings()
+        self.prices = LatestPrices()
+        self.counters = ExecutionCounters()
+        self.executor = Executor(
+            engine,
+            self._venue,
+            self._market,
+            self.prices,
+            self._publish,
+            self._pause_account,
+            self.settings.execution,
+        )
+        self._markets: dict[str, MarketInfo] = {}
+        self._exchange_venues: dict[int, Venue] = {}
+        self._account_locks: dict[int, asyncio.Lock] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._consumer: asyncio.Task[None] | None = None
+        self._subscription: Any = None
+        self._price_sub: Any = None
+        self._presence: Presence | None = None
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def start(self) -> None:
+        self._price_sub = await self.bus.subscribe(subjects.candle_updates(self.exchange), cb=self._on_update)
+        js = self.bus.jetstream()
+        await streams.ensure_stream(js, streams.ORDERS)
+        await self.reconcile()
+        subscription = await js.pull_subscribe(
+            subjects.order_intents(self.exchange),
+            durable=f"execution-{self.exchange}",
+            stream=subjects.ORDERS_STREAM,
+            config=ConsumerConfig(
+                ack_policy=AckPolicy.EXPLICIT,
+                deliver_policy=DeliverPolicy.ALL,
+                ack_wait=self.settings.ack_wait_s,
+                max_ack_pending=10_000,
+            ),
+        )
+        self._subscription = subscription
+        self._consumer = asyncio.create_task(self._consume(subscription), name=f"execution-{self.exchange}")
+        self._presence = Presence(self.bus, component="execution", stats=self._stats)
+        await self._presence.start()
+        log.info("%s: executing order intents from %s", self.exchange, subjects.order_intents(self.exchange))
+
+    async def stop(self) -> None:
+        """Stop taking intents; those being executed finish (an unfinished one is delivered again)."""
+        if self._consumer is not None:
+            self._consumer.cancel()
+            await asyncio.gather(self._consumer, return_exceptions=True)
+        if self._subscription is not None:
+            with contextlib.suppress(Exception):
+                await self._subscription.unsubscribe()
+        if self._tasks:
+            await asyncio.wait(self._tasks, timeout=self.settings.execution.fill_wait_s)
+            for task in self._tasks:
+                task.cancel()
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._presence is not None:
+            await self._presence.stop()
+        if self._price_sub is not None:
+            with contextlib.suppress(Exception):
+                await self._price_sub.unsubscribe()
+        for venue in self._exchange_venues.values():
+            with contextlib.suppress(Exception):
+                await venue.close()
+        self._exchange_venues.clear()
+
+    def _stats(self) -> dict[str, int]:
+        c = self.counters
+        return {
+            "intents": c.intents,
+            "retried": c.retried,
+            "order_events": c.order_events,
+            "errors": c.errors,
+        }
+
+    # ------------------------------------------------------------------ reconciliation
+
+    async def reconcile(self) -> int:
+        """Ask the exchange about every order recorded as in flight; the number asked about."""
+        async with AsyncSession(self.engine, expire_on_commit=False) as session:
+            rows = await in_flight_orders(session, self.exchange)
+            accounts = {row.account_id: await session.get(TradingAccountRow, row.account_id) for row in rows}
+        for row in rows:
+            account = accounts[row.account_id]
+            if account is None:
+                continue
+            async with self._lock(account.id):
+                venue = await self._venue(account)
+                settled = await self.executor.settle_recorded(venue, row)
+            state = "unknown (exchange unreachable)" if settled is None else settled.status
+            log.info(
+                "reconciled order %d (cid %d, %s %s %s): %s",
+                row.id,
+                row.client_order_id,
+                row.side,
+                row.amount,
+                row.symbol,
+                state,
+            )
+        return len(rows)
+
+    # ------------------------------------------------------------------ intents
+
+    async def _consume(self, subscription: Any) -> None:
+        slots = asyncio.Semaphore(self.settings.batch)
+        while True:
+            try:
+                messages = await subscription.fetch(self.settings.batch, timeout=1.0)
+            except nats.errors.TimeoutError:
+                continue
+            except (nats.errors.ConnectionClosedError, nats.errors.ConnectionReconnectingError) as exc:
+                log.warning("%s: intents cannot be fetched now (%s)", self.exchange, exc)
+                await asyncio.sleep(1.0)
+                continue
+            for msg in messages:
+                await slots.acquire()
+                task = asyncio.create_task(self._handle(msg))
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
+                task.add_done_callback(lambda _t: slots.release())
+
+    async def _handle(self, msg: Any) -> None:
+        try:
+            intent = codec.decode(msg.data, OrderIntent)
+        except msgspec.DecodeError as exc:
+            log.error("%s: an order intent that does not decode was dropped: %s", self.exchange, exc)
+            await msg.term()
+            return
+        self.counters.intents += 1
+        keep_alive = asyncio.create_task(_keep_alive(msg, self.settings.ack_wait_s / 3))
+        try:
+            async with self._lock(intent.account_id):
+                outcome = await self._execute(intent)
+        finally:
+            keep_alive.cancel()
+        if outcome is Outcome.DONE:
+            await msg.ack()
+        else:
+            self.counters.retried += 1
+            await msg.nak(delay=self.settings.retry_delay_s)
+
+    async def _execute(self, intent: OrderIntent) -> Outcome:
+        try:
+            return await self.executor.execute(intent)
+        except InvalidOrder as exc:  # the market is gone: nothing can be placed for this decision
+            log.error("intent %s: %s", intent.intent_id, exc)
+            await self.executor.note_unplaceable(intent, str(exc))
+            return Outcome.DONE
+        except Exception:
+            self.counters.errors += 1
+            log.exception("intent %s failed; it will be delivered again", intent.intent_id)
+            return Outcome.RETRY
+
+    def _lock(self, account_id: int) -> asyncio.Lock:
+        return self._account_locks.setdefault(account_id, asyncio.Lock())
+
+    # ------------------------------------------------------------------ what the executor uses
+
+    async def _venue(self, account: TradingAccountRow) -> Venue:
+        if account.kind == AccountKind.PAPER.value:
+            # Rebuilt from the records each time: another process may trade the same account.
+            markets = await self._all_markets()
+            paper = await rebuild_paper_account(self.engine, account, markets, self._paper_price)
+            return PaperVenue(paper)
+        venue = self._exchange_venues.get(account.id)
+        if venue is None:
+            if self.secrets is None:
+                raise RuntimeError("exchange accounts need the platform's secret key (SecretBox)")
+            venue = open_exchange_venue(
+                account, self.secrets, self.adapter_factory, self.settings.execution.exchange_buy_reserve
+            )
+            self._exchange_venues[account.id] = venue
+        return venue
+
+    def _paper_price(self, symbol: str) -> Decimal | None:
+        quote = self.prices.get(symbol)
+        return None if quote is None else quote.price
+
+    async def _all_markets(self) -> dict[str, MarketInfo]:
+        if not self._markets:
+            self._markets = {m.symbol: m for m in await self.feed.list_markets()}
+        return self._markets
+
+    async def _market(self, symbol: str) -> MarketInfo:
+        market = (await self._all_markets()).get(symbol)
+        if market is None:
+            self._markets = {m.symbol: m for m in await self.feed.list_markets()}
+            market = self._markets.get(symbol)
+        if market is None:
+            raise InvalidOrder(f"{self.exchange} no longer lists {symbol}; no order can be placed")
+        return market
+
+    async def _publish(self, row: OrderRow) -> None:
+        self.counters.order_events += 1
+        with contextlib.suppress(Exception):  # watchers only; the records are the truth
+            await self.bus.publish(subjects.order_events(row.user_id), codec.encode(order_event(row)))
+
+    async def _pause_account(self, account: TradingAccountRow, reason: str) -> None:
+        async with AsyncSession(self.engine, expire_on_commit=False) as session:
+            current = await session.get(TradingAccountRow, account.id)
+            if current is not None:
+                current.paused_reason = reason
+                await session.commit()
+        venue = self._exchange_venues.pop(account.id, None)
+        if venue is not None:
+            with contextlib.suppress(Exception):
+                await venue.close()
+        log.error("account %d (%s) paused: %s", account.id, account.name, reason)
+        change = AssignmentChanged(user_id=account.user_id, reason=f"account {account.name} paused: {reason}")
+        with contextlib.suppress(Exception):
+            await self.bus.publish(subjects.ASSIGNMENTS_CHANGED, codec.encode(change))
+
+    async def _on_update(self, msg: Any) -> None:
+        try:
+            self.prices.observe(codec.decode(msg.data, CandleUpdate))
+        except msgspec.DecodeError:
+            return
+
+
+async def _keep_alive(msg: Any, every_s: float) -> None:
+    """Tell JetStream the intent is being worked on, so a long execution is not delivered twice."""
+    while True:
+        await asyncio.sleep(every_s)
+        with contextlib.suppress(Exception):
+            await msg.in_progress()

@@ -1,0 +1,149 @@
+"""Where an account's orders go: a paper account kept in the database, or the exchange itself.
+
+A `Venue` is one trading account: its free balances, market orders with a client order id, and
+finding an order again by that id. Paper venues are rebuilt from the database (starting balances
+plus every recorded fill, the used client ids included), so after a restart the paper "exchange"
+knows exactly what the records say, and an order recorded as pending but never filled is simply
+not there: sending it again with the same id fills it once. Exchange venues use the account's
+API keys (decrypted with the platform's SecretBox, never logged).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from decimal import Decimal
+from typing import Protocol
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from tradewinds.domain.trading import AccountKind
+from tradewinds.exchange.adapter import (
+    AuthenticationFailed,
+    Balance,
+    ExchangeAdapter,
+    MarketInfo,
+    OrderReport,
+    OrderSide,
+)
+from tradewinds.exchange.paper import DEFAULT_FEE_RATE, PaperAccount
+from tradewinds.storage.orders import fills_of_account
+from tradewinds.storage.secrets import SecretBox
+from tradewinds.storage.trading_models import TradingAccountRow
+
+AdapterFactory = Callable[[str, str, str, str | None], ExchangeAdapter]  # exchange, key, secret, passphrase
+
+
+class Venue(Protocol):
+    paper: bool
+    buy_reserve: Decimal  # fraction kept back when sizing a buy (fees the venue checks, price moves)
+
+    async def free_balances(self) -> dict[str, Decimal]: ...
+
+    async def place(
+        self, symbol: str, side: OrderSide, amount: Decimal, client_order_id: int
+    ) -> OrderReport: ...
+
+    async def find(self, symbol: str, client_order_id: int, order_id: str | None) -> OrderReport | None: ...
+
+    async def close(self) -> None: ...
+
+
+class PaperVenue:
+    """A paper account from the database, filled at the latest streamed price."""
+
+    paper = True
+
+    def __init__(self, account: PaperAccount) -> None:
+        self.account = account
+        self.buy_reserve = account.slippage  # the fill price is the latest price moved by slippage
+
+    async def free_balances(self) -> dict[str, Decimal]:
+        return {c: b.free for c, b in self.account.balances().items()}
+
+    async def place(self, symbol: str, side: OrderSide, amount: Decimal, client_order_id: int) -> OrderReport:
+        return self.account.place_market_order(symbol, side, amount, client_order_id)
+
+    async def find(self, symbol: str, client_order_id: int, order_id: str | None) -> OrderReport | None:
+        return self.account.fetch_order(symbol, client_order_id=client_order_id)
+
+    async def close(self) -> None:
+        return None
+
+
+class ExchangeVenue:
+    """An exchange account reached through an adapter holding its keys."""
+
+    paper = False
+
+    def __init__(self, adapter: ExchangeAdapter, buy_reserve: Decimal) -> None:
+        self.adapter = adapter
+        self.buy_reserve = buy_reserve
+
+    async def free_balances(self) -> dict[str, Decimal]:
+        balances: dict[str, Balance] = await self.adapter.fetch_balances()
+        return {c: b.free for c, b in balances.items()}
+
+    async def place(self, symbol: str, side: OrderSide, amount: Decimal, client_order_id: int) -> OrderReport:
+        return await self.adapter.place_market_order(symbol, side, amount, client_order_id)
+
+    async def find(self, symbol: str, client_order_id: int, order_id: str | None) -> OrderReport | None:
+        if order_id:
+            return await self.adapter.fetch_order(symbol, order_id=order_id)
+        return await self.adapter.fetch_order(symbol, client_order_id=client_order_id)
+
+    async def close(self) -> None:
+        await self.adapter.close()
+
+
+def starting_balances(row: TradingAccountRow) -> dict[str, Decimal]:
+    """A paper account's starting balances (JSON object currency -> decimal string)."""
+    try:
+        raw = json.loads(row.paper_balances or "{}")
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"paper account {row.name!r} has unreadable starting balances: {exc}") from None
+    if not isinstance(raw, dict):
+        raise ValueError(f"paper account {row.name!r}: starting balances must be an object, got {raw!r}")
+    return {str(currency).upper(): Decimal(str(amount)) for currency, amount in raw.items()}
+
+
+async def rebuild_paper_account(
+    engine: AsyncEngine,
+    row: TradingAccountRow,
+    markets: Mapping[str, MarketInfo],
+    price_of: Callable[[str], Decimal | None],
+) -> PaperAccount:
+    """Starting balances plus every recorded fill of the account, in the order they happened."""
+    account = PaperAccount(
+        starting_balances(row),
+        markets.values(),
+        fee_rate=row.paper_fee_rate if row.paper_fee_rate is not None else DEFAULT_FEE_RATE,
+        slippage=row.paper_slippage or Decimal(0),
+        price_source=price_of,
+        order_id_prefix=f"paper{row.id}",
+    )
+    for recorded in await fills_of_account(engine, row.id):
+        fill = recorded.fill
+        account.restore_fill(
+            recorded.symbol,
+            OrderSide(fill.side),
+            fill.amount,
+            fill.price,
+            fill.fee,
+            fill.fee_currency,
+            recorded.client_order_id,
+        )
+    return account
+
+
+def open_exchange_venue(
+    row: TradingAccountRow, secrets: SecretBox, factory: AdapterFactory, buy_reserve: Decimal
+) -> ExchangeVenue:
+    if row.kind != AccountKind.EXCHANGE.value or not row.exchange:
+        raise ValueError(f"account {row.name!r} is not an exchange account")
+    if not row.api_key_enc or not row.api_secret_enc:
+        raise AuthenticationFailed(f"account {row.name!r} has no API key stored; add it again")
+    api_key = secrets.decrypt(row.api_key_enc)
+    secret = secrets.decrypt(row.api_secret_enc)
+    passphrase = secrets.decrypt(row.passphrase_enc) if row.passphrase_enc else None
+    return ExchangeVenue(factory(row.exchange, api_key, secret, passphrase), buy_reserve)
