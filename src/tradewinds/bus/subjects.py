@@ -117,3 +117,9 @@ ALL_PRESENCE = f"{PREFIX}.presence.*"
 # `tradewinds status` -> every component: answer at once with an `Announcement` (request, many
 # replies). Not matched by ALL_PRESENCE's wildcard for announcements: it carries no payload.
 PRESENCE_QUERY = f"{PREFIX}.presence_query"
+
+
+def markets_wanted(exchange: str) -> str:
+    """Decision service -> exchange adapter: `MarketsWanted`, the markets assignments trade there
+    (plain NATS, announced on every change and every 30 s)."""
+    return f"{PREFIX}.exchange.{_token('exchange', exchange)}.markets"

@@ -81,12 +81,19 @@ def run_alone(args: argparse.Namespace, url: str, config: PipelineConfig) -> int
         running = await other_cores(bus)
         if running:
             return fail(f"a core already runs on this bus: {running}", status=1)
+        from tradewinds.core.decision.service import DecisionService
+
         engine = create_engine(url)
+        # The decision service reads closes from JetStream, so it starts before the candles flow
+        # and stops after the pipeline: closes published meanwhile wait for it in the stream.
+        decisions = DecisionService(bus, engine)
         try:
+            await decisions.start()
             settings = CoreSettings(status_seconds=args.status_every)
             await CoreService(bus, CandleStore(engine), CandlePipeline(config), settings).run(stop)
             return 0
         finally:
+            await decisions.stop()
             await engine.dispose()
 
     return run_service("tradewinds-core", body, args.verbose)

@@ -181,3 +181,16 @@ class AssignmentChanged(msgspec.Struct, frozen=True):
     assignment_id: int | None = None
     user_id: int | None = None
     reason: str = ""
+
+
+# --- decision service -> exchange adapter --------------------------------------------------------
+
+
+class MarketsWanted(msgspec.Struct, frozen=True):
+    """The markets of `exchange` that enabled assignments trade, with the 1-minute history each
+    needs (minutes), so an adapter that does not stream one yet backfills it and starts streaming."""
+
+    exchange: str
+    symbols: list[str]
+    history_minutes: dict[str, int] = {}
+    sent_ms: int = 0

@@ -1,0 +1,169 @@
+"""Pure planning for the decision service: who is due at a close, staleness, what a reply decides."""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+
+from tradewinds.domain.candle_arrays import CandleArrays
+from tradewinds.domain.timeframes import MINUTE_MS, Timeframe
+from tradewinds.domain.trading import (
+    Assignment,
+    EvaluationItem,
+    EvaluationOutcome,
+    EvaluationRequest,
+    EvaluationResult,
+)
+from tradewinds.eval.window_codec import encode_window
+from tradewinds.storage.decisions import DecisionRequest, EvaluationRecord
+
+SeriesId = tuple[str, str, str]  # exchange, symbol, timeframe
+FAILURES = (EvaluationOutcome.ERROR, EvaluationOutcome.TIMEOUT, EvaluationOutcome.MEMORY)
+STALE = "stale"
+
+
+class Roster:
+    """The enabled assignments, indexed by market and timeframe, with their current targets."""
+
+    def __init__(self, assignments: Iterable[Assignment] = ()) -> None:
+        self._by_id: dict[int, Assignment] = {}
+        self._by_series: dict[SeriesId, dict[int, Assignment]] = defaultdict(dict)
+        self.replace(assignments)
+
+    def replace(self, assignments: Iterable[Assignment]) -> None:
+        self._by_id = {a.id: a for a in assignments}
+        self._by_series = defaultdict(dict)
+        for a in self._by_id.values():
+            self._by_series[(a.exchange, a.symbol, a.timeframe)][a.id] = a
+
+    def __len__(self) -> int:
+        return len(self._by_id)
+
+    def __iter__(self) -> Iterator[Assignment]:
+        return iter(self._by_id.values())
+
+    def get(self, assignment_id: int) -> Assignment | None:
+        return self._by_id.get(assignment_id)
+
+    def due(self, exchange: str, symbol: str, timeframe: str) -> list[Assignment]:
+        """The assignments that decide at a close of this market and timeframe, by id."""
+        found = self._by_series.get((exchange, symbol, timeframe))
+        return sorted(found.values(), key=lambda a: a.id) if found else []
+
+    def set_target(self, assignment_id: int, target: str) -> None:
+        a = self._by_id.get(assignment_id)
+        if a is None:
+            return
+        changed = Assignment(**{**{f: getattr(a, f) for f in a.__struct_fields__}, "target": target})
+        self._by_id[assignment_id] = changed
+        self._by_series[(a.exchange, a.symbol, a.timeframe)][assignment_id] = changed
+
+    def remove(self, assignment_id: int) -> None:
+        a = self._by_id.pop(assignment_id, None)
+        if a is not None:
+            self._by_series[(a.exchange, a.symbol, a.timeframe)].pop(assignment_id, None)
+
+    def markets(self) -> dict[str, set[tuple[str, str]]]:
+        """Per exchange, the (symbol, timeframe) pairs some assignment trades."""
+        out: dict[str, set[tuple[str, str]]] = defaultdict(set)
+        for exchange, symbol, timeframe in self._by_series:
+            if self._by_series[(exchange, symbol, timeframe)]:
+                out[exchange].add((symbol, timeframe))
+        return dict(out)
+
+
+class ExchangeClocks:
+    """Each exchange's own clock: the end of the newest 1-minute candle seen from it.
+
+    Not the wall clock: a replay or an accelerated simulator runs on its own time, and its closes
+    are as fresh as its candles say.
+    """
+
+    def __init__(self) -> None:
+        self._end_ms: dict[str, int] = {}
+
+    def saw_minute(self, exchange: str, open_ms: int) -> None:
+        end = open_ms + MINUTE_MS
+        if end > self._end_ms.get(exchange, 0):
+            self._end_ms[exchange] = end
+
+    def saw_close(self, exchange: str, open_ms: int, timeframe: Timeframe) -> None:
+        end = open_ms + timeframe.ms
+        if end > self._end_ms.get(exchange, 0):
+            self._end_ms[exchange] = end
+
+    def now(self, exchange: str) -> int | None:
+        return self._end_ms.get(exchange)
+
+
+def is_stale(open_ms: int, timeframe: Timeframe, clock_ms: int | None) -> bool:
+    """A close older than one period of its timeframe by its exchange's clock places no order.
+
+    A fresh close ends at most one period before the clock: its market's next candle (whose end
+    is the clock) is the one forming. A backfill after an outage ends further back.
+    """
+    if clock_ms is None:
+        return False
+    return clock_ms - (open_ms + timeframe.ms) > timeframe.ms
+
+
+def evaluation_request(
+    exchange: str, symbol: str, timeframe: str, open_ms: int, window: CandleArrays, due: Sequence[Assignment]
+) -> EvaluationRequest:
+    items = [EvaluationItem(a.id, a.version_id, a.source, dict(a.params), a.target) for a in due]
+    return EvaluationRequest(
+        request_id=uuid.uuid4().hex,
+        exchange=exchange,
+        symbol=symbol,
+        timeframe=timeframe,
+        candle_time_ms=open_ms,
+        window=encode_window(window),
+        items=items,
+    )
+
+
+@dataclass(frozen=True)
+class Plan:
+    records: list[EvaluationRecord]
+    decisions: list[DecisionRequest]
+
+
+def plan_results(due: Sequence[Assignment], results: Sequence[EvaluationResult], stale: bool) -> Plan:
+    """What to record for each due assignment, and the decisions: a DECIDED target that differs
+    from the assignment's. An assignment the reply left out counts as failed."""
+    by_id = {r.assignment_id: r for r in results}
+    records: list[EvaluationRecord] = []
+    decisions: list[DecisionRequest] = []
+    for a in due:
+        result = by_id.get(a.id)
+        if result is None:
+            records.append(
+                EvaluationRecord(
+                    a.id, EvaluationOutcome.ERROR.value, None, "the worker returned no result", True
+                )
+            )
+            continue
+        failed = result.outcome in FAILURES
+        outcome = result.outcome.value
+        message = result.message
+        if stale and not failed:
+            outcome = STALE
+            message = "a backfilled close, older than one period by the exchange's clock: no order"
+        records.append(EvaluationRecord(a.id, outcome, result.target, message, failed))
+        if (
+            result.outcome is EvaluationOutcome.DECIDED
+            and result.target is not None
+            and result.target != a.target
+        ):
+            decisions.append(DecisionRequest(a.id, result.target, a.target, stale))
+    return Plan(records, decisions)
+
+
+def group_by_series(items: Iterable[tuple[SeriesId, object]]) -> dict[SeriesId, list[object]]:
+    """Items per series, each series keeping its arrival order."""
+    out: dict[SeriesId, list[object]] = defaultdict(list)
+    for series, item in items:
+        out[series].append(item)
+    return dict(out)

@@ -1,0 +1,417 @@
+"""DecisionService: closed candles in, evaluations to the workers, decisions recorded, intents out.
+
+- Closes come from JetStream (stream CANDLES) through the durable consumer `decisions`, so a close
+  published while the service was down is handled when it is back. A close is acknowledged only
+  after its evaluations and decisions are recorded and its intents published: a crash in between
+  redelivers it, and the decisions already recorded are published again (same message id).
+- Per close, the assignments due for its market and timeframe get one `EvaluationRequest` (the
+  window travels once). A request that times out (the worker died, or none is running) is sent
+  again, with a longer timeout each time, until a worker answers. `nats request` makes a new inbox
+  per attempt, so the late answer to an abandoned attempt is dropped.
+- Closes of one series are handled in order; different series in parallel.
+- Assignments are loaded at start, again on `AssignmentChanged`, and every `reload_seconds`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgspec
+import nats.errors
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from tradewinds.bus import codec, streams, subjects
+from tradewinds.bus.presence import Presence
+from tradewinds.core.decision.markets import MarketsAnnouncer
+from tradewinds.core.decision.plan import ExchangeClocks, Roster, evaluation_request, is_stale, plan_results
+from tradewinds.domain.candle_arrays import CandleArrays
+from tradewinds.domain.candles import SeriesKey
+from tradewinds.domain.messages import CandleUpdate, ClosedCandle
+from tradewinds.domain.timeframes import Timeframe
+from tradewinds.domain.trading import Assignment, EvaluationReply, EvaluationRequest, OrderIntent
+from tradewinds.eval.book import params_key
+from tradewinds.eval.window_sizer import WindowSizer
+from tradewinds.storage.decisions import (
+    RecordedDecision,
+    load_enabled_assignments,
+    newest_minutes,
+    record_evaluations,
+    window_until,
+)
+
+log = logging.getLogger("tradewinds.decision")
+
+DURABLE = "decisions"
+
+
+def wall_clock_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+@dataclass(frozen=True)
+class DecisionSettings:
+    max_failures: int = 5  # failed evaluations in a row that disable an assignment
+    reload_seconds: float = 30.0
+    request_timeout_s: float = 10.0  # first attempt; doubles per retry, up to request_timeout_max_s
+    request_timeout_max_s: float = 120.0
+    retry_wait_s: float = 0.5  # after "no responders" (no worker running), doubling up to 10 s
+    fetch_batch: int = 256
+    concurrent_series: int = 64
+    ack_wait_s: float = 300.0
+    markets_seconds: float = 30.0  # how often the markets wanted are announced to the adapters
+    max_window: int = 20_000
+
+
+@dataclass
+class DecisionCounters:
+    closes: int = 0
+    evaluations: int = 0
+    decisions: int = 0
+    stale: int = 0
+    intents: int = 0
+    errors: int = 0
+    retries: int = 0
+    disabled: int = 0
+    latencies_ms: list[float] = field(default_factory=list)
+
+
+class DecisionService:
+    """`start()`, then `stop()`; `run(stop_event)` does both."""
+
+    def __init__(
+        self,
+        bus: Any,
+        engine: AsyncEngine,
+        settings: DecisionSettings | None = None,
+        sizer: WindowSizer | None = None,
+        clock: Callable[[], int] = wall_clock_ms,
+    ) -> None:
+        self.bus = bus
+        self.engine = engine
+        self.settings = settings or DecisionSettings()
+        self._own_sizer = sizer is None
+        self.sizer = sizer or WindowSizer(maximum=self.settings.max_window)
+        self._clock = clock
+        self.roster = Roster()
+        self.clocks = ExchangeClocks()
+        self.counters = DecisionCounters()
+        self._lock = asyncio.Lock()  # a reload never interleaves with recording a close
+        self._sizing = ThreadPoolExecutor(max_workers=1, thread_name_prefix="window-sizer")
+        self._reload_now = asyncio.Event()
+        self._stopping = False
+        self._tasks: list[asyncio.Task[None]] = []
+        self._subscriptions: list[Any] = []
+        self._pull: Any = None
+        self._series_slots = asyncio.Semaphore(self.settings.concurrent_series)
+        self.markets = MarketsAnnouncer(bus, self.settings.markets_seconds)
+        self.presence = Presence(bus, "decision", self.presence_stats)
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        js = self.bus.jetstream()
+        await streams.ensure_stream(js, streams.CANDLES)
+        await streams.ensure_stream(js, streams.ORDERS)
+        for exchange, open_ms in (await newest_minutes(self.engine)).items():
+            self.clocks.saw_minute(exchange, open_ms)
+        await self.reload()
+        self._subscriptions = [
+            await self.bus.subscribe(subjects.ASSIGNMENTS_CHANGED, cb=self._on_assignments_changed),
+            await self.bus.subscribe(subjects.ALL_CANDLE_UPDATES, cb=self._on_candle_update),
+        ]
+        self._pull = await js.pull_subscribe(
+            subjects.ALL_CLOSED_CANDLES,
+            durable=DURABLE,
+            stream=subjects.CANDLES_STREAM,
+            config=ConsumerConfig(
+                ack_policy=AckPolicy.EXPLICIT,
+                # A first start decides from now on; later starts resume where the durable stopped.
+                deliver_policy=DeliverPolicy.NEW,
+                ack_wait=self.settings.ack_wait_s,
+                max_ack_pending=20_000,
+            ),
+        )
+        await self.bus.flush()
+        await self.markets.start(self.roster, self._history_candles)
+        await self.presence.start()
+        self._tasks = [
+            asyncio.create_task(self._consume(), name="decision-consume"),
+            asyncio.create_task(self._reloads(), name="decision-reload"),
+        ]
+        log.info("decision: %d enabled assignments; reading closes as durable %r", len(self.roster), DURABLE)
+
+    async def stop(self) -> None:
+        """Stop taking closes; a close being handled is finished or left unacknowledged."""
+        self._stopping = True
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        for subscription in self._subscriptions:
+            with contextlib.suppress(Exception):
+                await subscription.unsubscribe()
+        if self._pull is not None:
+            with contextlib.suppress(Exception):
+                await self._pull.unsubscribe()
+        await self.markets.stop()
+        await self.presence.stop()
+        self._sizing.shutdown(wait=False, cancel_futures=True)
+        if self._own_sizer:
+            await asyncio.get_running_loop().run_in_executor(None, self.sizer.close)
+        log.info("decision: stopped; %s", self.status_line())
+
+    async def run(self, stop: asyncio.Event) -> None:
+        await self.start()
+        try:
+            await stop.wait()
+        finally:
+            await self.stop()
+
+    # -- assignments ----------------------------------------------------------------------
+
+    async def reload(self) -> None:
+        async with self._lock:
+            assignments = await load_enabled_assignments(self.engine)
+            self.roster.replace(assignments)
+        await self.markets.announce()
+
+    async def _reloads(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._reload_now.wait(), self.settings.reload_seconds)
+            self._reload_now.clear()
+            try:
+                await self.reload()
+            except Exception as exc:  # the database may be away; the next round tries again
+                self.counters.errors += 1
+                log.error("decision: reloading assignments failed: %s", exc)
+
+    async def _on_assignments_changed(self, msg: Any) -> None:
+        self._reload_now.set()
+
+    async def _on_candle_update(self, msg: Any) -> None:
+        try:
+            update = codec.decode(msg.data, CandleUpdate)
+        except msgspec.DecodeError:
+            return
+        self.clocks.saw_minute(update.exchange, update.candle.time)
+
+    async def window_size(self, assignment: Assignment) -> int:
+        key = params_key(assignment.params)
+        size = self.sizer.cached(assignment.version_id, key)
+        if size is not None:
+            return size
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(
+            self._sizing, self.sizer.size, assignment.version_id, key, assignment.source, assignment.params
+        )
+
+    async def _history_candles(self, assignments: list[Assignment]) -> int:
+        sizes = [await self.window_size(a) for a in assignments]
+        return max(sizes, default=0)
+
+    # -- closes ---------------------------------------------------------------------------
+
+    async def _consume(self) -> None:
+        while True:
+            try:
+                messages = await self._pull.fetch(self.settings.fetch_batch, timeout=1.0)
+            except (TimeoutError, nats.errors.TimeoutError):
+                continue
+            except Exception as exc:  # NATS reconnecting: wait and fetch again
+                log.warning("decision: fetching closes failed: %s", exc)
+                await asyncio.sleep(1.0)
+                continue
+            by_series: dict[tuple[str, str, str], list[tuple[ClosedCandle, Any]]] = {}
+            for msg in messages:
+                try:
+                    close = codec.decode(msg.data, ClosedCandle)
+                except msgspec.DecodeError as exc:
+                    log.warning(
+                        "decision: dropped a message on %s that is not a ClosedCandle: %s", msg.subject, exc
+                    )
+                    await msg.term()
+                    continue
+                by_series.setdefault((close.exchange, close.symbol, close.timeframe), []).append((close, msg))
+            await asyncio.gather(*(self._series(items) for items in by_series.values()))
+
+    async def _series(self, items: list[tuple[ClosedCandle, Any]]) -> None:
+        async with self._series_slots:
+            for index, (close, msg) in enumerate(items):
+                try:
+                    await self.handle_close(close, msg)
+                    await msg.ack()
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:  # the database or the bus failed: redeliver, in order
+                    self.counters.errors += 1
+                    log.error(
+                        "decision: handling %s failed (%s); it will be delivered again", _describe(close), exc
+                    )
+                    for _, later in items[index:]:
+                        with contextlib.suppress(Exception):
+                            await later.nak(delay=2.0)
+                    return
+
+    async def handle_close(self, close: ClosedCandle, msg: Any = None) -> list[RecordedDecision]:
+        """Evaluate the assignments due at `close`, record what they decided, publish the intents."""
+        timeframe = Timeframe(close.timeframe)
+        self.clocks.saw_close(close.exchange, close.candle.time, timeframe)
+        self.counters.closes += 1
+        due = self.roster.due(close.exchange, close.symbol, close.timeframe)
+        if not due:
+            return []
+        stale = is_stale(close.candle.time, timeframe, self.clocks.now(close.exchange))
+        size = max([await self.window_size(a) for a in due])
+        key = SeriesKey(close.exchange, close.symbol, timeframe)
+        window = await window_until(self.engine, key, close.candle.time, size)
+        window = _ending_with(window, close)
+        request = evaluation_request(
+            close.exchange, close.symbol, close.timeframe, close.candle.time, window, due
+        )
+        reply = await self._evaluate(request, msg)
+        plan = plan_results(due, reply.results, stale)
+        async with self._lock:
+            outcome = await record_evaluations(
+                self.engine,
+                close.candle.time,
+                close.candle.close,
+                plan.records,
+                plan.decisions,
+                self.settings.max_failures,
+                self._clock(),
+            )
+            for assignment_id in outcome.disabled:
+                self.roster.remove(assignment_id)
+                log.warning(
+                    "decision: assignment %d disabled after %d failures in a row",
+                    assignment_id,
+                    self.settings.max_failures,
+                )
+            for decision in outcome.decisions:
+                if not decision.stale:
+                    self.roster.set_target(decision.assignment_id, decision.target)
+        self.counters.evaluations += len(plan.records)
+        self.counters.disabled += len(outcome.disabled)
+        for decision in outcome.decisions:
+            if decision.stale:
+                self.counters.stale += 1
+                continue
+            if decision.new:
+                self.counters.decisions += 1
+            await self._publish_intent(close, decision)
+        return outcome.decisions
+
+    async def _evaluate(self, request: EvaluationRequest, msg: Any) -> EvaluationReply:
+        data = codec.encode(request)
+        timeout = self.settings.request_timeout_s
+        wait = self.settings.retry_wait_s
+        while True:
+            try:
+                answer = await self.bus.request(subjects.EVAL_REQUESTS, data, timeout=timeout)
+                reply = codec.decode(answer.data, EvaluationReply)
+                if reply.request_id == request.request_id:
+                    return reply
+                log.warning(
+                    "decision: ignored a reply to request %s (expected %s)",
+                    reply.request_id,
+                    request.request_id,
+                )
+            except nats.errors.NoRespondersError:
+                log.warning("decision: no evaluation worker is running; %s waits", _describe_request(request))
+                await asyncio.sleep(wait)
+                wait = min(wait * 2, 10.0)
+            except (TimeoutError, nats.errors.TimeoutError):
+                self.counters.retries += 1
+                log.warning(
+                    "decision: no answer to %s within %.0f s; sending it again",
+                    _describe_request(request),
+                    timeout,
+                )
+                timeout = min(timeout * 2, self.settings.request_timeout_max_s)
+            except msgspec.DecodeError as exc:
+                self.counters.retries += 1
+                log.warning("decision: a worker answered something that is not an EvaluationReply: %s", exc)
+            if self._stopping:
+                raise RuntimeError("stopping: the close is left for the next start")
+            if msg is not None:
+                with contextlib.suppress(Exception):
+                    await msg.in_progress()  # keep JetStream from redelivering meanwhile
+
+    async def _publish_intent(self, close: ClosedCandle, decision: RecordedDecision) -> None:
+        assignment = self.roster.get(decision.assignment_id)
+        if assignment is None:  # disabled or removed meanwhile: its target is recorded, nothing trades
+            return
+        intent = OrderIntent(
+            intent_id=decision.intent_id,
+            assignment_id=assignment.id,
+            user_id=assignment.user_id,
+            account_id=assignment.account_id,
+            exchange=assignment.exchange,
+            symbol=assignment.symbol,
+            timeframe=assignment.timeframe,
+            target=decision.target,
+            candle_time_ms=decision.candle_time_ms,
+            candle_close=decision.candle_close,
+            decided_ms=decision.created_ms,
+        )
+        js = self.bus.jetstream()
+        await js.publish(
+            subjects.order_intents(assignment.exchange),
+            codec.encode(intent),
+            stream=subjects.ORDERS_STREAM,
+            headers={"Nats-Msg-Id": decision.intent_id},
+        )
+        self.counters.intents += 1
+
+    # -- status ---------------------------------------------------------------------------
+
+    def presence_stats(self) -> dict[str, int | float | str]:
+        c = self.counters
+        return {
+            "assignments": len(self.roster),
+            "closes": c.closes,
+            "evaluations": c.evaluations,
+            "decisions": c.decisions,
+            "stale": c.stale,
+            "intents": c.intents,
+            "retries": c.retries,
+            "disabled": c.disabled,
+            "errors": c.errors,
+        }
+
+    def status_line(self) -> str:
+        c = self.counters
+        return (
+            f"{len(self.roster)} assignments, {c.closes} closes, {c.evaluations} evaluations, "
+            f"{c.decisions} decisions ({c.stale} stale), {c.intents} intents, {c.retries} retries, "
+            f"{c.disabled} disabled, {c.errors} errors"
+        )
+
+
+def _ending_with(window: CandleArrays, close: ClosedCandle) -> CandleArrays:
+    """The window as stored, ending at the close (the core stores before it publishes, so it is
+    there; a database replaced under the core is the only way it is not, and the close is the
+    truth then)."""
+    if len(window) and int(window.time[-1]) == close.candle.time:
+        return window
+    log.warning("decision: %s was not in the database; evaluating with it appended", _describe(close))
+    return CandleArrays.concat([window, CandleArrays.from_candles([close.candle])])
+
+
+def _describe(close: ClosedCandle) -> str:
+    from tradewinds.domain.times import format_time_ms
+
+    return f"{close.exchange} {close.symbol} {close.timeframe} close at {format_time_ms(close.candle.time)}"
+
+
+def _describe_request(request: EvaluationRequest) -> str:
+    market = f"{request.exchange} {request.symbol} {request.timeframe}"
+    return f"the evaluation of {len(request.items)} assignments on {market}"

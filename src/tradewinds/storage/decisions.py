@@ -1,0 +1,339 @@
+"""What the decision service reads and writes: enabled assignments, windows, evaluations, decisions.
+
+`record_evaluations` writes everything one closed candle decided in one transaction: the last
+evaluation of each assignment, its run of failures (and the disabling it may cause), and each
+decision (the `decisions` row and the assignment's new target together), so a crash leaves either
+all of it or none. A decision already recorded for an (assignment, candle) is returned again, not
+written twice: a close redelivered after a crash republishes the intents it made.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+
+import numpy as np
+from sqlalchemy import Table, bindparam, case, insert, select, text, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
+
+from tradewinds.domain.candle_arrays import CandleArrays
+from tradewinds.domain.candles import SeriesKey
+from tradewinds.domain.timeframes import Timeframe
+from tradewinds.domain.trading import Assignment, ParamValue, intent_id
+from tradewinds.storage.trading_models import (
+    AssignmentRow,
+    DecisionRow,
+    StrategyRow,
+    StrategyVersionRow,
+    TradingAccountRow,
+    UserRow,
+)
+
+
+async def load_enabled_assignments(engine: AsyncEngine) -> list[Assignment]:
+    """Every assignment that may trade now: enabled, its user not paused, its account enabled and
+    not paused. With its version's source."""
+    query = (
+        select(AssignmentRow, StrategyRow.name, StrategyVersionRow.number, StrategyVersionRow.source)
+        .join(StrategyVersionRow, StrategyVersionRow.id == AssignmentRow.version_id)
+        .join(StrategyRow, StrategyRow.id == StrategyVersionRow.strategy_id)
+        .join(UserRow, UserRow.id == AssignmentRow.user_id)
+        .join(TradingAccountRow, TradingAccountRow.id == AssignmentRow.account_id)
+        .where(
+            AssignmentRow.enabled.is_(True),
+            UserRow.trading_paused.is_(False),
+            TradingAccountRow.enabled.is_(True),
+            TradingAccountRow.paused_reason.is_(None),
+        )
+        .order_by(AssignmentRow.id)
+    )
+    async with AsyncSession(engine) as session:
+        rows = (await session.execute(query)).all()
+    return [_assignment(row[0], row[1], row[2], row[3]) for row in rows]
+
+
+def _assignment(row: AssignmentRow, strategy: str, number: int, source: str) -> Assignment:
+    params: dict[str, ParamValue] = json.loads(row.params or "{}")
+    return Assignment(
+        id=row.id,
+        user_id=row.user_id,
+        strategy_name=strategy,
+        version_id=row.version_id,
+        version=number,
+        source=source,
+        exchange=row.exchange,
+        symbol=row.symbol,
+        timeframe=row.timeframe,
+        account_id=row.account_id,
+        allocation=Decimal(row.allocation),
+        params=params,
+        enabled=row.enabled,
+        target=row.target,
+    )
+
+
+async def window_until(engine: AsyncEngine, key: SeriesKey, until_ms: int, count: int) -> CandleArrays:
+    """The newest `count` stored candles of `key` opening at or before `until_ms`, oldest first."""
+    query = text(
+        "SELECT c.time, c.open, c.high, c.low, c.close, c.volume FROM candles c "
+        "WHERE c.series_id = (SELECT id FROM candle_series WHERE exchange = :exchange AND symbol = :symbol "
+        "AND timeframe = :timeframe) AND c.time <= :until ORDER BY c.time DESC LIMIT :count"
+    )
+    params = {
+        "exchange": key.exchange,
+        "symbol": key.symbol,
+        "timeframe": key.timeframe.value,
+        "until": until_ms,
+        "count": count,
+    }
+    async with engine.connect() as conn:
+        rows = list((await conn.execute(query, params)).all())
+    rows.reverse()
+    table = np.array(rows, dtype=np.float64).reshape(len(rows), 6)
+    return CandleArrays(
+        table[:, 0].astype(np.int64), *(np.ascontiguousarray(table[:, k]) for k in range(1, 6))
+    )
+
+
+async def newest_minutes(engine: AsyncEngine) -> dict[str, int]:
+    """Per exchange, the open time of its newest stored 1-minute candle."""
+    query = text(
+        "SELECT s.exchange, (SELECT max(c.time) FROM candles c WHERE c.series_id = s.id) "
+        "FROM candle_series s WHERE s.timeframe = :minute"
+    )
+    newest: dict[str, int] = {}
+    async with engine.connect() as conn:
+        for exchange, latest in (await conn.execute(query, {"minute": Timeframe.M1.value})).all():
+            if latest is not None:
+                newest[exchange] = max(int(latest), newest.get(exchange, 0))
+    return newest
+
+
+@dataclass(frozen=True)
+class EvaluationRecord:
+    """One assignment's evaluation at one closed candle."""
+
+    assignment_id: int
+    outcome: str  # EvaluationOutcome.value, or "stale" for a decision that will not trade
+    target: str | None
+    message: str | None
+    failed: bool
+
+
+@dataclass(frozen=True)
+class DecisionRequest:
+    """A decided target that differs from the assignment's (`stale`: recorded, no order)."""
+
+    assignment_id: int
+    target: str
+    previous: str
+    stale: bool
+
+
+@dataclass(frozen=True)
+class RecordedDecision:
+    assignment_id: int
+    intent_id: str
+    target: str
+    previous: str
+    candle_time_ms: int
+    candle_close: float
+    created_ms: int
+    stale: bool
+    new: bool  # written now (False: recorded by an earlier delivery of the same close)
+
+
+@dataclass(frozen=True)
+class RecordOutcome:
+    decisions: list[RecordedDecision]
+    disabled: list[int]  # assignments disabled by this run of failures
+    paused: list[int]  # decisions withheld: the user or the account was paused meanwhile
+
+
+async def record_evaluations(
+    engine: AsyncEngine,
+    candle_time_ms: int,
+    candle_close: float,
+    records: Sequence[EvaluationRecord],
+    decisions: Sequence[DecisionRequest],
+    max_failures: int,
+    now_ms: int,
+) -> RecordOutcome:
+    async with engine.begin() as conn:
+        await _record_last_evaluations(conn, candle_time_ms, records, now_ms)
+        disabled = await _disable_failing(
+            conn, [r.assignment_id for r in records if r.failed], max_failures, now_ms
+        )
+        # Decisions an earlier delivery of this close recorded (the in-memory target has moved
+        # on since, so the plan may not repeat them): returned again for their intents.
+        existing = await _existing_decisions(conn, candle_time_ms, [r.assignment_id for r in records])
+        blocked = await _paused(conn, [d.assignment_id for d in decisions if not d.stale])
+        out: list[RecordedDecision] = list(existing.values())
+        paused: list[int] = []
+        for decision in decisions:
+            if decision.assignment_id in existing or decision.assignment_id in disabled:
+                continue
+            if decision.assignment_id in blocked:
+                paused.append(decision.assignment_id)
+            else:
+                out.append(await _decide(conn, decision, candle_time_ms, candle_close, now_ms))
+    return RecordOutcome(out, sorted(disabled), paused)
+
+
+async def _record_last_evaluations(
+    conn: AsyncConnection, candle_time_ms: int, records: Sequence[EvaluationRecord], now_ms: int
+) -> None:
+    if not records:
+        return
+    table = AssignmentRow.__table__
+    assert isinstance(table, Table)
+    statement = (
+        update(table)
+        .where(table.c.id == bindparam("b_id"))
+        .values(
+            last_eval_candle_ms=candle_time_ms,
+            last_eval_outcome=bindparam("b_outcome"),
+            last_eval_target=bindparam("b_target"),
+            last_eval_message=bindparam("b_message"),
+            last_eval_ms=now_ms,
+            consecutive_failures=case((bindparam("b_failed"), table.c.consecutive_failures + 1), else_=0),
+        )
+    )
+    await conn.execute(
+        statement,
+        [
+            {
+                "b_id": r.assignment_id,
+                "b_outcome": r.outcome,
+                "b_target": r.target,
+                "b_message": r.message,
+                "b_failed": r.failed,
+            }
+            for r in records
+        ],
+    )
+
+
+async def _disable_failing(
+    conn: AsyncConnection, failed: list[int], max_failures: int, now_ms: int
+) -> set[int]:
+    if not failed:
+        return set()
+    rows = await conn.execute(
+        select(AssignmentRow.id, AssignmentRow.consecutive_failures, AssignmentRow.last_eval_message).where(
+            AssignmentRow.id.in_(failed),
+            AssignmentRow.enabled.is_(True),
+            AssignmentRow.consecutive_failures >= max_failures,
+        )
+    )
+    disabled: set[int] = set()
+    for assignment_id, failures, message in rows.all():
+        reason = f"disabled after {failures} failed evaluations in a row; the last: {message}"
+        await conn.execute(
+            update(AssignmentRow)
+            .where(AssignmentRow.id == assignment_id)
+            .values(enabled=False, disabled_reason=reason, updated_ms=now_ms)
+        )
+        disabled.add(int(assignment_id))
+    return disabled
+
+
+async def _existing_decisions(
+    conn: AsyncConnection, candle_time_ms: int, assignment_ids: list[int]
+) -> dict[int, RecordedDecision]:
+    if not assignment_ids:
+        return {}
+    d = DecisionRow
+    rows = await conn.execute(
+        select(
+            d.assignment_id,
+            d.intent_id,
+            d.target,
+            d.previous,
+            d.candle_time_ms,
+            d.candle_close,
+            d.created_ms,
+            d.stale,
+        ).where(d.candle_time_ms == candle_time_ms, d.assignment_id.in_(assignment_ids))
+    )
+    found: dict[int, RecordedDecision] = {}
+    for aid, the_intent, target, previous, candle_ms, close, created, stale in rows.all():
+        found[int(aid)] = RecordedDecision(
+            int(aid),
+            the_intent,
+            target,
+            previous,
+            int(candle_ms),
+            float(close),
+            int(created),
+            bool(stale),
+            new=False,
+        )
+    return found
+
+
+async def _paused(conn: AsyncConnection, assignment_ids: list[int]) -> set[int]:
+    """Assignments whose user paused trading or whose account was paused or disabled."""
+    if not assignment_ids:
+        return set()
+    query = (
+        select(AssignmentRow.id)
+        .join(UserRow, UserRow.id == AssignmentRow.user_id)
+        .join(TradingAccountRow, TradingAccountRow.id == AssignmentRow.account_id)
+        .where(
+            AssignmentRow.id.in_(assignment_ids),
+            (UserRow.trading_paused.is_(True))
+            | (TradingAccountRow.paused_reason.is_not(None))
+            | (TradingAccountRow.enabled.is_(False))
+            | (AssignmentRow.enabled.is_(False)),
+        )
+    )
+    return {int(r[0]) for r in (await conn.execute(query)).all()}
+
+
+async def _decide(
+    conn: AsyncConnection, decision: DecisionRequest, candle_time_ms: int, candle_close: float, now_ms: int
+) -> RecordedDecision:
+    the_intent = intent_id(decision.assignment_id, candle_time_ms)
+    await conn.execute(
+        insert(DecisionRow).values(
+            assignment_id=decision.assignment_id,
+            intent_id=the_intent,
+            candle_time_ms=candle_time_ms,
+            target=decision.target,
+            previous=decision.previous,
+            candle_close=candle_close,
+            stale=decision.stale,
+            created_ms=now_ms,
+        )
+    )
+    if not decision.stale:
+        await conn.execute(
+            update(AssignmentRow)
+            .where(AssignmentRow.id == decision.assignment_id)
+            .values(target=decision.target, updated_ms=now_ms)
+        )
+    return RecordedDecision(
+        decision.assignment_id,
+        the_intent,
+        decision.target,
+        decision.previous,
+        candle_time_ms,
+        candle_close,
+        now_ms,
+        decision.stale,
+        new=True,
+    )
+
+
+async def assignment_targets(engine: AsyncEngine, assignment_ids: Sequence[int]) -> dict[int, str]:
+    """The recorded target of each assignment (what the decision service compares results with)."""
+    if not assignment_ids:
+        return {}
+    async with engine.connect() as conn:
+        rows = await conn.execute(
+            select(AssignmentRow.id, AssignmentRow.target).where(AssignmentRow.id.in_(list(assignment_ids)))
+        )
+        return {int(i): str(t) for i, t in rows.all()}
