@@ -46,6 +46,14 @@ def test_json_report_matches_an_independent_loop(capsys: pytest.CaptureFixture[s
     assert main(["backtest", str(EXAMPLE), "--candles", str(DATA), "--json", "--fee", "0.002"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert list(report) == [
+        "strategy",
+        "first_candle",
+        "last_candle",
+        "candles",
+        "timeframe",
+        "cash",
+        "fee",
+        "fill",
         "final_equity",
         "total_return",
         "buy_hold_return",
@@ -107,13 +115,14 @@ def test_broken_strategy_names_its_line(tmp_path: Path, capsys: pytest.CaptureFi
 
 
 def test_missing_files_and_bad_options(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["backtest", str(tmp_path / "none.lua"), "--candles", str(DATA)]) == 2
+    # 1: what the command was given is wrong; 2: the command line is (see `tradewinds --help`)
+    assert main(["backtest", str(tmp_path / "none.lua"), "--candles", str(DATA)]) == 1
     assert "no such strategy file" in capsys.readouterr().err
-    assert main(["backtest", str(EXAMPLE), "--candles", str(tmp_path / "none.csv")]) == 2
+    assert main(["backtest", str(EXAMPLE), "--candles", str(tmp_path / "none.csv")]) == 1
     assert "no such file" in capsys.readouterr().err
     assert main(["backtest", str(EXAMPLE), "--candles", str(DATA), "--timeframe", "7x"]) == 2
     assert "unknown timeframe" in capsys.readouterr().err
-    assert main(["backtest", str(EXAMPLE), "--candles", str(DATA), "--timeframe", "5m"]) == 2
+    assert main(["backtest", str(EXAMPLE), "--candles", str(DATA), "--timeframe", "5m"]) == 1
     assert "cannot make 5m candles" in capsys.readouterr().err
 
 
@@ -168,6 +177,6 @@ def test_backtest_from_stored_candles(tmp_path: Path, capsys: pytest.CaptureFixt
                 "1h",
             ]
         )
-        == 2
+        == 1
     )
     assert "no 1h candles stored for coinbase ETH/USD" in capsys.readouterr().err

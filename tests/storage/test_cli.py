@@ -80,7 +80,7 @@ def test_a_malformed_file_is_rejected_whole_naming_the_line(
     lines[4] = "1522800180000,7395.88,oops,7395.87,7395.87,1.5"  # line 5 of the file
     bad = tmp_path / "bad.csv"
     bad.write_text("\n".join(lines) + "\n")
-    assert main(["data", "import", str(bad), *SERIES]) == 2
+    assert main(["data", "import", str(bad), *SERIES]) == 1  # the file is wrong, not the command line
     err = capsys.readouterr().err
     assert f"{bad}:5:" in err and "'oops' is not a number" in err
     assert stored_count(use_database) == 0
@@ -103,7 +103,7 @@ def test_a_file_of_the_wrong_timeframe_is_refused(
                 "1h",
             ]
         )
-        == 2
+        == 1
     )
     assert "does not start a 1h candle; is --timeframe right?" in capsys.readouterr().err
     assert stored_count(use_database) == 0

@@ -29,6 +29,34 @@ def metrics_json(metrics: Metrics) -> str:
     return json.dumps({key: values[key] for key in JSON_KEYS})
 
 
+def report_json(
+    metrics: Metrics,
+    *,
+    strategy: str,
+    first_ms: int,
+    last_ms: int,
+    candles: int,
+    timeframe: str,
+    cash: float,
+    fee: float,
+    fill: str,
+) -> str:
+    """The whole report as one JSON object: what was run (the text report's header), then the
+    metrics of `metrics_json`, so a saved report says what it measured."""
+    values = asdict(metrics)
+    run = {
+        "strategy": strategy,
+        "first_candle": iso(first_ms),
+        "last_candle": iso(last_ms),
+        "candles": candles,
+        "timeframe": timeframe,
+        "cash": cash,
+        "fee": fee,
+        "fill": fill,
+    }
+    return json.dumps(run | {key: values[key] for key in JSON_KEYS})
+
+
 def iso(time_ms: int) -> str:
     return datetime.fromtimestamp(time_ms / 1000, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 

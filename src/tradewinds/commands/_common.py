@@ -37,6 +37,24 @@ def read_strategy(path: str) -> str:
         raise CommandError(f"{path}: {exc.strerror}", EXIT_FAILED) from None
 
 
+def exchange_id(text: str, option: str = "--exchange") -> str:
+    """An exchange id as typed, the way exchanges (and ccxt) spell it: lower case."""
+    name = text.strip().lower()
+    if not name:
+        raise CommandError(f"{option} is empty; give an exchange id such as bitfinex")
+    return name
+
+
+def market_symbol(text: str, option: str = "--symbol") -> str:
+    """A market as typed, the way exchanges (and ccxt) spell unified symbols: BASE/QUOTE in upper
+    case, so `btc/usd` and `BTC/USD` are one series."""
+    symbol = text.strip().upper()
+    base, sep, quote = symbol.partition("/")
+    if not sep or not base or not quote or " " in symbol:
+        raise CommandError(f"{option} {text!r}: expected BASE/QUOTE, e.g. BTC/USD")
+    return symbol
+
+
 def parse_params(items: list[str] | None) -> dict[str, ParamValue]:
     """`name=value` pairs; numbers become numbers, true/false booleans, the rest strings."""
     params: dict[str, ParamValue] = {}

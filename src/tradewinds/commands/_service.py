@@ -12,10 +12,7 @@ import sys
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from tradewinds.bus.connection import BusUnavailable, bus_connection
-from tradewinds.bus.server import NatsServerError
-from tradewinds.commands._common import fail
-from tradewinds.config import Settings
+from tradewinds.commands._common import EXIT_FAILED, fail
 
 ServiceBody = Callable[[Any, asyncio.Event], Awaitable[int]]
 
@@ -37,6 +34,11 @@ def add_service_options(parser: Any) -> None:
 
 def run_service(name: str, body: ServiceBody, verbose: bool = False) -> int:
     """Connect to the bus and run `body(bus, stop)` until it returns or a stop signal arrives."""
+    # Imported here: command modules import this one to build the parser (cli.py).
+    from tradewinds.bus.connection import BusUnavailable, bus_connection
+    from tradewinds.bus.server import NatsServerError
+    from tradewinds.config import Settings
+
     setup_logging(verbose)
 
     async def main() -> int:
@@ -51,4 +53,4 @@ def run_service(name: str, body: ServiceBody, verbose: bool = False) -> int:
     try:
         return asyncio.run(main())
     except (BusUnavailable, NatsServerError) as exc:
-        return fail(str(exc), status=1)
+        return fail(str(exc), EXIT_FAILED)

@@ -1,31 +1,34 @@
-"""`tradewinds backtest`: run a strategy over candles from a CSV file and report."""
+"""`tradewinds backtest`: run a strategy over candles from a file or the database and report.
+
+Components are imported in the functions that use them (see cli.py): this module's top level
+only builds the parser.
+"""
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from tradewinds.backtest.portfolio import FillPrice
-from tradewinds.backtest.report import metrics_json, render_text, write_fills_csv
-from tradewinds.backtest.runner import candle_spacing_ms, run_backtest
 from tradewinds.commands._common import (
+    EXIT_FAILED,
+    EXIT_OK,
     CommandError,
     add_limit_options,
+    exchange_id,
     fail,
     limits_from,
+    market_symbol,
     parse_params,
     read_strategy,
 )
-from tradewinds.domain.candle_arrays import CandleArrays
-from tradewinds.domain.candle_csv import CandleCsvError, read_candle_csv
-from tradewinds.domain.candles import SeriesKey
 from tradewinds.domain.timeframes import Timeframe
-from tradewinds.domain.times import parse_time_arg
-from tradewinds.storage.candles import load_candle_arrays
-from tradewinds.storage.errors import NoCandlesError, StorageError
-from tradewinds.strategy import StrategyError
+
+if TYPE_CHECKING:
+    from tradewinds.backtest.runner import BacktestResult
+    from tradewinds.domain.candle_arrays import CandleArrays
+
+FILL_CHOICES = ("close", "next-open")  # FillPrice's values (tested), without importing numpy here
 
 
 def register(subparsers: Any) -> None:
@@ -38,8 +41,9 @@ def register(subparsers: Any) -> None:
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument(
         "--candles",
-        metavar="FILE.csv",
-        help="candles: header timestamp_ms,open,high,low,close,volume (ms epoch UTC or ISO-8601)",
+        metavar="FILE",
+        help="candles: a CSV file with header timestamp_ms,open,high,low,close,volume (ms epoch UTC "
+        "or ISO-8601), or a .parquet file with those columns",
     )
     source.add_argument(
         "--exchange", help="read stored candles of this exchange (with --symbol and --timeframe)"
@@ -48,7 +52,8 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--timeframe",
         help="with --candles: roll the file's candles up to this timeframe (e.g. 1h); "
-        "with --exchange: the stored series (rolled up from 1m if only that is stored)",
+        "with --exchange: the stored series (rolled up from the finest stored timeframe that "
+        "divides it if that one is not stored)",
     )
     parser.add_argument("--since", help="with --exchange: first candle (2024-01-01, ISO time or ms)")
     parser.add_argument("--until", help="with --exchange: last candle (inclusive)")
@@ -59,7 +64,7 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument(
         "--fill",
-        choices=[f.value for f in FillPrice],
+        choices=FILL_CHOICES,
         default="close",
         help="fill at the deciding candle's close (default) or the next candle's open",
     )
@@ -73,35 +78,45 @@ def register(subparsers: Any) -> None:
 def stored_candles(
     args: argparse.Namespace, timeframe: Timeframe | None
 ) -> tuple[CandleArrays, Timeframe | None]:
-    """Candles of the stored series; a timeframe that is not stored is rolled up from 1m.
+    """Candles of the stored series; a timeframe that is not stored is rolled up from the finest
+    stored one that divides it.
 
     Returns the candles and the timeframe still to roll up to (None when already at it).
     """
+    import asyncio
+
+    from tradewinds.domain.candles import SeriesKey
+    from tradewinds.domain.times import parse_time_arg
+    from tradewinds.storage.candles import load_candle_arrays_to_roll_up
+
     if not args.symbol or timeframe is None:
         raise CommandError("--exchange needs --symbol and --timeframe")
-    since = parse_time_arg(args.since) if args.since else None
-    until = parse_time_arg(args.until) if args.until else None
-    key = SeriesKey(args.exchange.lower(), args.symbol, timeframe)
+    key = SeriesKey(exchange_id(args.exchange), market_symbol(args.symbol), timeframe)
     try:
-        return asyncio.run(load_candle_arrays(key, since, until, args.database)), None
-    except NoCandlesError:
-        if timeframe is Timeframe.M1:
-            raise
-        minutes = SeriesKey(key.exchange, key.symbol, Timeframe.M1)
-        try:
-            return asyncio.run(load_candle_arrays(minutes, since, until, args.database)), timeframe
-        except NoCandlesError:
-            pass
-        raise
+        since = parse_time_arg(args.since) if args.since else None
+        until = parse_time_arg(args.until) if args.until else None
+    except ValueError as exc:
+        raise CommandError(str(exc)) from None
+    candles, stored = asyncio.run(load_candle_arrays_to_roll_up(key, since, until, args.database))
+    return candles, (None if stored is timeframe else timeframe)
 
 
 def run(args: argparse.Namespace) -> int:
+    from tradewinds.backtest.portfolio import FillPrice
+    from tradewinds.backtest.report import write_fills_csv
+    from tradewinds.backtest.runner import run_backtest
+    from tradewinds.domain.candle_checks import CandleFileError
+    from tradewinds.domain.candle_files import read_candle_file
+    from tradewinds.storage.errors import DatabaseUrlError, StorageError
+    from tradewinds.strategy import StrategyError
+
     try:
         source = read_strategy(args.strategy)
         params = parse_params(args.param)
-        timeframe = Timeframe.parse(args.timeframe) if args.timeframe else None
+        limits = limits_from(args)
+        timeframe = parse_timeframe(args.timeframe)
         if args.candles:
-            candles = read_candle_csv(args.candles)
+            candles = read_candle_file(args.candles)
         else:
             candles, timeframe = stored_candles(args, timeframe)
         result = run_backtest(
@@ -112,37 +127,60 @@ def run(args: argparse.Namespace) -> int:
             fee=args.fee,
             fill=FillPrice(args.fill),
             timeframe=timeframe,
-            limits=limits_from(args),
+            limits=limits,
             name=Path(args.strategy).name,
         )
         if args.trades:
             with open(args.trades, "w", encoding="utf-8") as out:
                 write_fills_csv(result.account.table, out)
-    except (CommandError, CandleCsvError, StorageError, ValueError) as exc:
+    except CommandError as exc:
+        return fail(str(exc), exc.status)
+    except DatabaseUrlError as exc:
         return fail(str(exc))
+    except (CandleFileError, StorageError, ValueError) as exc:
+        return fail(str(exc), EXIT_FAILED)
     except StrategyError as exc:
-        return fail(f"{args.strategy}: {exc}")
+        return fail(f"{args.strategy}: {exc}", EXIT_FAILED)
     except OSError as exc:
-        return fail(f"{exc.filename}: {exc.strerror}")
+        return fail(f"{exc.filename}: {exc.strerror}", EXIT_FAILED)
+    print_report(args, result, timeframe)
+    return EXIT_OK
+
+
+def parse_timeframe(text: str | None) -> Timeframe | None:
+    try:
+        return Timeframe.parse(text) if text else None
+    except ValueError as exc:
+        raise CommandError(f"--timeframe: {exc}") from None
+
+
+def print_report(args: argparse.Namespace, result: BacktestResult, timeframe: Timeframe | None) -> None:
+    from tradewinds.backtest.report import render_text, report_json
+    from tradewinds.backtest.runner import candle_spacing_ms
+
+    spacing = candle_spacing_ms(result.candles)
+    label = timeframe.value if timeframe else _spacing_label(spacing)
+    context: dict[str, Any] = {
+        "strategy": args.strategy,
+        "first_ms": int(result.candles.time[0]),
+        "last_ms": int(result.candles.time[-1]),
+        "candles": len(result.candles),
+        "timeframe": label,
+        "cash": args.cash,
+        "fee": args.fee,
+        "fill": args.fill,
+    }
     if args.json:
-        print(metrics_json(result.metrics))
-    else:
-        spacing = candle_spacing_ms(result.candles)
-        label = timeframe.value if timeframe else (f"{spacing // 60000}m apart" if spacing else "1 candle")
-        print(
-            render_text(
-                result.metrics,
-                strategy=args.strategy,
-                first_ms=int(result.candles.time[0]),
-                last_ms=int(result.candles.time[-1]),
-                candles=len(result.candles),
-                timeframe=label,
-                cash=args.cash,
-                fee=args.fee,
-                fill=args.fill,
-                warmup_message=result.run.warmup_message,
-            )
-        )
-        for line in result.run.logs[:20]:
-            print(f"log {line.candle_time_ms}: {line.text}")
-    return 0
+        print(report_json(result.metrics, **context))
+        return
+    print(render_text(result.metrics, **context, warmup_message=result.run.warmup_message))
+    for line in result.run.logs[:20]:
+        print(f"log {line.candle_time_ms}: {line.text}")
+
+
+def _spacing_label(spacing_ms: int) -> str:
+    """The timeframe a file's candles are at, from their smallest gap (`1m`; `7m apart` if none)."""
+    if not spacing_ms:
+        return "1 candle"
+    known = next((tf.value for tf in Timeframe if tf.ms == spacing_ms), None)
+    return known or f"{spacing_ms // 60000}m apart"

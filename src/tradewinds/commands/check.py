@@ -6,9 +6,9 @@ import argparse
 from importlib import resources
 from typing import Any
 
-import numpy as np
-
 from tradewinds.commands._common import (
+    EXIT_FAILED,
+    EXIT_OK,
     CommandError,
     add_limit_options,
     fail,
@@ -16,8 +16,6 @@ from tradewinds.commands._common import (
     parse_params,
     read_strategy,
 )
-from tradewinds.domain.candle_csv import parse_candle_csv
-from tradewinds.strategy import StrategyError, check_strategy, run_over_history
 
 SAMPLE = "sample_candles.csv"  # 733 real hourly Bitfinex BTC/USD candles, October 2013
 
@@ -35,6 +33,11 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import numpy as np  # here, not at the top: building the parser must stay light (cli.py)
+
+    from tradewinds.domain.candle_csv import parse_candle_csv
+    from tradewinds.strategy import StrategyError, check_strategy, run_over_history
+
     try:
         source = read_strategy(args.strategy)
         params = parse_params(args.param)
@@ -43,9 +46,9 @@ def run(args: argparse.Namespace) -> int:
         candles = parse_candle_csv(text, SAMPLE)
         result = run_over_history(source, candles, params, limits_from(args))
     except CommandError as exc:
-        return fail(str(exc))
+        return fail(str(exc), exc.status)
     except StrategyError as exc:
-        return fail(f"{args.strategy}: {exc}", status=1)
+        return fail(f"{args.strategy}: {exc}", EXIT_FAILED)
     counts = {value: int(np.sum(result.decisions == value)) for value in (1, -1, 0)}
     print(
         f"ok: {args.strategy} ran on {len(candles)} sample candles: "
@@ -54,4 +57,4 @@ def run(args: argparse.Namespace) -> int:
     )
     if result.warmup_message:
         print(f"  last warm-up: {result.warmup_message}")
-    return 0
+    return EXIT_OK

@@ -8,26 +8,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-from typing import Any
-
-from sqlalchemy.exc import SQLAlchemyError
+from typing import TYPE_CHECKING, Any
 
 from tradewinds.commands._common import fail
 from tradewinds.commands._service import add_service_options, run_service
 from tradewinds.commands.db import add_database_option
-from tradewinds.config import tradewinds_home
-from tradewinds.core.pipeline import CandlePipeline, PipelineConfig
-from tradewinds.core.service import CoreService, CoreSettings
-from tradewinds.instance import AlreadyRunning, exclusive
-from tradewinds.storage import schema
-from tradewinds.storage.candles import CandleStore
-from tradewinds.storage.database import (
-    create_engine,
-    describe_database_error,
-    display_url,
-    resolve_database_url,
-)
-from tradewinds.storage.errors import StorageError
+
+if TYPE_CHECKING:  # the components are imported where used: the parser must stay light (cli.py)
+    from tradewinds.core.pipeline import PipelineConfig
 
 
 def register(subparsers: Any) -> None:
@@ -55,6 +43,12 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from tradewinds.config import tradewinds_home
+    from tradewinds.core.pipeline import PipelineConfig
+    from tradewinds.instance import AlreadyRunning, exclusive
+    from tradewinds.storage.database import resolve_database_url
+    from tradewinds.storage.errors import StorageError
+
     try:
         url = resolve_database_url(args.database)
         config = PipelineConfig(grace_ms=int(args.grace * 1000))
@@ -69,6 +63,14 @@ def run(args: argparse.Namespace) -> int:
 
 
 def run_alone(args: argparse.Namespace, url: str, config: PipelineConfig) -> int:
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from tradewinds.core.pipeline import CandlePipeline
+    from tradewinds.core.service import CoreService, CoreSettings
+    from tradewinds.storage.candles import CandleStore
+    from tradewinds.storage.database import create_engine, describe_database_error
+    from tradewinds.storage.errors import StorageError
+
     # The database first: a core that cannot store must not start taking candles.
     try:
         asyncio.run(prepare_database(url, args.upgrade_schema))
@@ -108,6 +110,9 @@ async def other_cores(bus: Any) -> str:
 
 
 async def prepare_database(url: str, upgrade: bool) -> None:
+    from tradewinds.storage import schema
+    from tradewinds.storage.database import create_engine, display_url
+
     engine = create_engine(url)
     try:
         if upgrade:

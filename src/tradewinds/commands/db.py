@@ -5,15 +5,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.ext.asyncio import AsyncEngine
+from tradewinds.commands._common import EXIT_FAILED, fail
 
-from tradewinds.commands._common import fail
-from tradewinds.storage import schema
-from tradewinds.storage.database import connect, describe_database_error, display_url, resolve_database_url
-from tradewinds.storage.errors import StorageError
+if TYPE_CHECKING:  # imported where used: building the parser must stay light (cli.py)
+    from sqlalchemy.ext.asyncio import AsyncEngine
 
 DATABASE_HELP = "database URL (default: $TRADEWINDS_DATABASE_URL, else tradewinds.db in the data folder)"
 
@@ -28,6 +25,16 @@ def run_with_database(args: argparse.Namespace, task: Callable[[AsyncEngine, str
     Subcommands of `db` and `data` share this, so every one reports a bad URL, an unreachable
     server or a missing schema the same way.
     """
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from tradewinds.storage.database import (
+        connect,
+        describe_database_error,
+        display_url,
+        resolve_database_url,
+    )
+    from tradewinds.storage.errors import StorageError
+
     try:
         url = resolve_database_url(getattr(args, "database", None))
     except StorageError as exc:
@@ -40,9 +47,9 @@ def run_with_database(args: argparse.Namespace, task: Callable[[AsyncEngine, str
     try:
         return asyncio.run(work())
     except StorageError as exc:
-        return fail(str(exc), status=1)
+        return fail(str(exc), EXIT_FAILED)
     except (SQLAlchemyError, OSError) as exc:
-        return fail(describe_database_error(exc, url), status=1)
+        return fail(describe_database_error(exc, url), EXIT_FAILED)
 
 
 def register(subparsers: Any) -> None:
@@ -73,6 +80,8 @@ def register(subparsers: Any) -> None:
 
 
 def run_upgrade(args: argparse.Namespace) -> int:
+    from tradewinds.storage import schema
+
     async def task(engine: AsyncEngine, shown: str) -> int:
         change = await schema.upgrade(engine)
         if change.changed:
@@ -85,6 +94,8 @@ def run_upgrade(args: argparse.Namespace) -> int:
 
 
 def run_current(args: argparse.Namespace) -> int:
+    from tradewinds.storage import schema
+
     async def task(engine: AsyncEngine, shown: str) -> int:
         revision = await schema.current_revision(engine)
         head = schema.head_revision()
@@ -100,6 +111,8 @@ def run_current(args: argparse.Namespace) -> int:
 
 
 def run_revision(args: argparse.Namespace) -> int:
+    from tradewinds.storage import schema
+
     async def task(engine: AsyncEngine, shown: str) -> int:
         path = await schema.new_revision(engine, args.message)
         if path is None:

@@ -15,11 +15,9 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
-from sqlalchemy.ext.asyncio import AsyncEngine
-
-from tradewinds.commands._common import CommandError, fail
+from tradewinds.commands._common import EXIT_FAILED, CommandError, fail
 from tradewinds.commands.data import (
     add_series_options,
     add_time_range_options,
@@ -31,10 +29,12 @@ from tradewinds.domain.candles import Candle, SeriesKey
 from tradewinds.domain.timeframes import Timeframe
 from tradewinds.domain.times import format_time_ms
 from tradewinds.exchange.adapter import ExchangeAdapter, ExchangeError
-from tradewinds.exchange.registry import candle_page_limit, open_adapter
 from tradewinds.exchange.resume import wall_clock_ms
-from tradewinds.storage.candles import CandleStore, describe_range
-from tradewinds.storage.schema import check_current
+
+if TYPE_CHECKING:  # imported where used: building the parser must stay light (cli.py)
+    from sqlalchemy.ext.asyncio import AsyncEngine
+
+    from tradewinds.storage.candles import CandleStore
 
 LINE_EVERY_PAGES = 10  # progress lines when stderr is not a terminal (a log, CI): one per this many pages
 BAR_WIDTH = 30
@@ -75,7 +75,7 @@ def run_download(args: argparse.Namespace) -> int:
         if args.restart and since is None:
             raise CommandError("--restart needs --since: the range to fetch again")
     except CommandError as exc:
-        return fail(str(exc))
+        return fail(str(exc), exc.status)
     download = Download(key, since, until, page_size, restart=args.restart, bar=ProgressBar(sys.stderr))
     try:
         return run_with_database(args, download.run)
@@ -87,6 +87,8 @@ def run_download(args: argparse.Namespace) -> int:
 
 def page_size_from(value: int | None, exchange_id: str) -> int:
     if value is None:
+        from tradewinds.exchange.registry import candle_page_limit
+
         return candle_page_limit(exchange_id)
     if value < 1:
         raise CommandError(f"--page-size {value}: give at least 1 candle per request")
@@ -253,6 +255,10 @@ class Download:
         self.progress: Progress | None = None
 
     async def run(self, engine: AsyncEngine, shown: str) -> int:
+        from tradewinds.exchange.registry import open_adapter
+        from tradewinds.storage.candles import CandleStore
+        from tradewinds.storage.schema import check_current
+
         try:
             adapter = open_adapter(self.key.exchange)
         except (ExchangeError, ValueError) as exc:  # unknown id, or a bad endpoint override
@@ -271,9 +277,9 @@ class Download:
                 )
             await self._fetch(adapter, CandleStore(engine), span)
         except CommandError as exc:
-            return fail(str(exc))
+            return fail(str(exc), exc.status)
         except ExchangeError as exc:  # unknown symbol, exchange unavailable after the adapter's retries
-            return fail(self._stopped(str(exc)), status=1)
+            return fail(self._stopped(str(exc)), EXIT_FAILED)
         finally:
             self.bar.close()  # whatever is printed next starts on a line of its own
             await adapter.close()
@@ -281,6 +287,8 @@ class Download:
         return 0
 
     async def _plan(self, engine: AsyncEngine) -> Span:
+        from tradewinds.storage.candles import CandleStore
+
         timeframe, now = self.key.timeframe, self.now_ms()
         if self.since_ms is None:
             latest = await CandleStore(engine).latest_time(self.key)
@@ -317,6 +325,8 @@ class Download:
         self.bar.finish(progress)
 
     def _nothing_to_do(self, span: Span) -> str:
+        from tradewinds.storage.candles import describe_range
+
         asked = describe_range(self.since_ms, self.until_ms)
         if span.resumed_after is None:
             return f"nothing to download for {self.key} {asked}: no candle there has closed yet"
@@ -327,6 +337,8 @@ class Download:
         )
 
     def _summary(self) -> str:
+        from tradewinds.storage.candles import describe_range
+
         progress = self.progress
         assert progress is not None
         span = progress.span

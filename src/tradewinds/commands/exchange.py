@@ -9,17 +9,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tradewinds.commands._common import fail
 from tradewinds.commands._service import add_service_options, run_service
-from tradewinds.domain.candle_csv import CandleCsvError
 from tradewinds.domain.timeframes import MINUTE_MS
-from tradewinds.exchange.adapter import ExchangeAdapter, ExchangeError
-from tradewinds.exchange.registry import SIM_ID, open_adapter
-from tradewinds.exchange.resume import wall_clock_ms
-from tradewinds.exchange.service import ExchangeService
-from tradewinds.exchange.sim import SimulatedExchange
+
+if TYPE_CHECKING:  # the components are imported where used: the parser must stay light (cli.py)
+    from tradewinds.exchange.adapter import ExchangeAdapter
 
 log = logging.getLogger("tradewinds.exchange")
 
@@ -48,20 +45,31 @@ def register(subparsers: Any) -> None:
     )  # fmt: skip
     sim.add_argument("--replay", metavar="FILE.csv", help="replay a 1-minute candle CSV instead")
     sim.add_argument("--replay-symbol", default="BTC/USD", help="the market the replayed file is (BTC/USD)")
+    parser.add_argument(
+        "--no-execution", dest="execute", action="store_false",
+        help="only stream candles; do not execute order intents (default: execute them)",
+    )  # fmt: skip
     add_service_options(parser)
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    from tradewinds.domain.candle_csv import CandleCsvError
+    from tradewinds.exchange.adapter import ExchangeError
+    from tradewinds.exchange.service import ExchangeService
+
     try:
         adapter = make_adapter(args)
     except (ExchangeError, CandleCsvError, ValueError, OSError) as exc:
         return fail(str(exc))
 
     async def body(bus: Any, stop: asyncio.Event) -> int:
+        from tradewinds.commands._execution import running_execution
+
         try:
             symbols = await chosen_symbols(adapter, args)
-            await ExchangeService(bus, adapter, symbols).run(stop)
+            async with running_execution(bus, adapter, enabled=args.execute):
+                await ExchangeService(bus, adapter, symbols).run(stop)
             return 0
         except ExchangeError as exc:
             return fail(str(exc), status=1)
@@ -72,6 +80,10 @@ def run(args: argparse.Namespace) -> int:
 
 
 def make_adapter(args: argparse.Namespace) -> ExchangeAdapter:
+    from tradewinds.exchange.registry import SIM_ID, open_adapter
+    from tradewinds.exchange.resume import wall_clock_ms
+    from tradewinds.exchange.sim import SimulatedExchange
+
     name = args.name.strip().lower()
     if name != SIM_ID:
         return open_adapter(name)
@@ -90,6 +102,9 @@ def make_adapter(args: argparse.Namespace) -> ExchangeAdapter:
 
 
 async def chosen_symbols(adapter: ExchangeAdapter, args: argparse.Namespace) -> list[str]:
+    from tradewinds.exchange.adapter import ExchangeError
+    from tradewinds.exchange.sim import SimulatedExchange
+
     if args.symbols:
         symbols = [s.strip() for s in args.symbols.split(",") if s.strip()]
         if not symbols:

@@ -7,14 +7,8 @@ import asyncio
 import sys
 from typing import Any
 
-import msgspec
-from nats.js.api import DeliverPolicy
-
-from tradewinds.bus import codec, streams, subjects
 from tradewinds.commands._common import fail
 from tradewinds.commands._service import run_service
-from tradewinds.core.display import format_closed_candle
-from tradewinds.domain.messages import ClosedCandle
 from tradewinds.domain.timeframes import Timeframe
 
 
@@ -31,6 +25,13 @@ def register(subparsers: Any) -> None:
 
 
 def run_candles(args: argparse.Namespace) -> int:
+    import msgspec  # the bus's modules are imported here: the parser must stay light (cli.py)
+    from nats.js.api import DeliverPolicy
+
+    from tradewinds.bus import codec, streams, subjects
+    from tradewinds.core.display import format_closed_candle
+    from tradewinds.domain.messages import ClosedCandle
+
     try:
         timeframe = Timeframe.parse(args.timeframe) if args.timeframe else None
         subject = subjects.closed_candles_filter(args.exchange, args.symbol, timeframe)

@@ -38,6 +38,11 @@ class Timeframe(enum.Enum):
         """
         return time_ms - time_ms % self.ms
 
+    def finer_divisors(self) -> tuple[Timeframe, ...]:
+        """The shorter timeframes whose candles roll up into this one, finest first."""
+        shorter = (tf for tf in Timeframe if tf.ms < self.ms and self.ms % tf.ms == 0)
+        return tuple(sorted(shorter, key=lambda tf: tf.ms))
+
     @classmethod
     def parse(cls, text: str) -> Timeframe:
         """Parse a label such as `1h`, case-insensitively for `D`; raise ValueError naming the choices."""

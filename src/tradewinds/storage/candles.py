@@ -242,6 +242,33 @@ async def load_candle_arrays(
     return arrays
 
 
+async def load_candle_arrays_to_roll_up(
+    key: SeriesKey, since_ms: int | None, until_ms: int | None, database_url: str | None = None
+) -> tuple[CandleArrays, Timeframe]:
+    """The series' candles, or, when none of its timeframe are stored in the range, those of the
+    finest stored timeframe that rolls up into it (5m for 15m); returns them and their timeframe.
+
+    Raises NoCandlesError naming the series, the range and the timeframes tried.
+    """
+    url = resolve_database_url(database_url)
+    tried = (key.timeframe, *key.timeframe.finer_divisors())
+    async with connect(url) as engine:
+        await check_current(engine, f"database {display_url(url)}")
+        store = CandleStore(engine)
+        for timeframe in tried:
+            arrays = await store.range_arrays(
+                SeriesKey(key.exchange, key.symbol, timeframe), since_ms, until_ms
+            )
+            if len(arrays):
+                return arrays, timeframe
+    finer = f", nor {' or '.join(tf.value for tf in tried[1:])} candles to roll up" if len(tried) > 1 else ""
+    raise NoCandlesError(
+        f"no {key.timeframe.value} candles stored for {key.exchange} {key.symbol} "
+        f"{describe_range(since_ms, until_ms)}{finer}; "
+        f"import some with `tradewinds data import` (database {display_url(url)})"
+    )
+
+
 def describe_range(since_ms: int | None, until_ms: int | None) -> str:
     if since_ms is None and until_ms is None:
         return "at any time"
