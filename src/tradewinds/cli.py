@@ -21,11 +21,15 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-from tradewinds.commands._common import EXIT_INTERRUPTED, EXIT_OK
+from tradewinds.commands._common import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, fail
+from tradewinds.config import ConfigError
 
 # Each module defines `register(subparsers)`, which adds its parser and sets `func`
 # (a callable taking the parsed namespace and returning the exit status).
 COMMAND_MODULES: tuple[str, ...] = (
+    "account",
+    "assign",
+    "assignments",
     "backtest",
     "check",
     "core",
@@ -33,9 +37,14 @@ COMMAND_MODULES: tuple[str, ...] = (
     "db",
     "eval",
     "exchange",
+    "orders",
+    "pause",
     "status",
+    "strategy",
     "up",
+    "user",
     "watch",
+    "web",
 )
 
 EPILOG = """\
@@ -83,6 +92,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         status: int = args.func(args)
+    except ConfigError as exc:  # e.g. TRADEWINDS_HOME names a file: whichever command reached it
+        return fail(str(exc), EXIT_FAILED)
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
     except BrokenPipeError:  # output piped into `head` and the like

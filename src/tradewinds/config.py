@@ -7,10 +7,23 @@ from dataclasses import dataclass
 from pathlib import Path
 
 
+class ConfigError(Exception):
+    """The environment names something Tradewinds cannot use; the message says what and why."""
+
+
 def tradewinds_home() -> Path:
-    """The data folder (`TRADEWINDS_HOME`, default `~/.tradewinds`), created on first use."""
-    home = Path(os.environ.get("TRADEWINDS_HOME") or Path.home() / ".tradewinds").expanduser()
-    home.mkdir(parents=True, exist_ok=True)
+    """The data folder (`TRADEWINDS_HOME`, default `~/.tradewinds`), created on first use.
+
+    Raises ConfigError when it cannot be a folder (a file is in the way, no permission)."""
+    named = os.environ.get("TRADEWINDS_HOME")
+    home = Path(named or Path.home() / ".tradewinds").expanduser()
+    where = f"TRADEWINDS_HOME={named}" if named else f"the data folder {home}"
+    if home.exists() and not home.is_dir():
+        raise ConfigError(f"{where} is a file, not a folder; point TRADEWINDS_HOME at a folder")
+    try:
+        home.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"{where}: cannot create the folder ({exc.strerror})") from None
     return home
 
 

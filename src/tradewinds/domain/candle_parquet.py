@@ -79,7 +79,7 @@ def write_candle_parquet(candles: CandleArrays, path: Path | str) -> int:
         }
     )
     pq.write_table(table, path)
-    return table.num_rows
+    return len(candles)
 
 
 def _time_column(column: Any, label: str) -> npt.NDArray[np.int64]:
