@@ -300,3 +300,14 @@ def _view(row: AssignmentRow, strategy: str, number: int, account: str) -> Assig
         created_ms=row.created_ms,
         updated_ms=row.updated_ms,
     )
+
+
+async def assignment_owner(engine: AsyncEngine, assignment_id: int) -> User:
+    """Whose assignment this is (operators name assignments by id alone)."""
+    from tradewinds.storage.users import get_user_by_id
+
+    async with AsyncSession(engine) as session:
+        user_id = await session.scalar(select(AssignmentRow.user_id).where(AssignmentRow.id == assignment_id))
+    if user_id is None:
+        raise RecordNotFound(f"no assignment {assignment_id}")
+    return await get_user_by_id(engine, user_id)

@@ -43,13 +43,19 @@ class SecretBox:
         self._source = source
 
     @classmethod
-    def load(cls, home: Path) -> SecretBox:
-        """The key from `TRADEWINDS_SECRET_KEY`, else `home/secret.key` (created on first use)."""
+    def load(cls, home: Path, create: bool = True) -> SecretBox:
+        """The key from `TRADEWINDS_SECRET_KEY`, else `home/secret.key` (created on first use
+        unless `create` is False: then a missing file is a SecretKeyError)."""
         configured = os.environ.get(KEY_ENV, "").strip()
         if configured:
             keys = [part.strip().encode() for part in configured.split(",") if part.strip()]
             return cls(keys, KEY_ENV)
         path = home / KEY_FILE
+        if not create:
+            try:
+                return cls([_read_key(path)], str(path))
+            except FileNotFoundError:
+                raise SecretKeyError(f"no secret key: {KEY_ENV} is unset and {path} does not exist") from None
         return cls([_read_or_create_key(path)], str(path))
 
     @property
