@@ -127,6 +127,10 @@ class FakeBitfinex:
         self.max_channels = max_channels
         self.taker_fee = taker_fee
         self.fill_market_orders = fill_market_orders
+        # Test hooks for orders: the next `drop_submits` submits are cut off before they execute;
+        # the next `lose_replies` execute, and then their connection is cut before the reply.
+        self.drop_submits = 0
+        self.lose_replies = 0
         self.now_ms = now_ms if now_ms is not None else int(time.time() * 1000)
         self.pairs: dict[str, tuple[str, str]] = {pair: (lo, hi) for pair, lo, hi in DEFAULT_PAIRS}
         for pair in generated_pairs(extra_pairs):
@@ -277,11 +281,17 @@ class FakeBitfinex:
             "It is advised to unsubscribe/subscribe again all channels.",
         )
 
-    def silence_connections(self) -> int:
-        """Open connections stop sending anything (no data, no heartbeats) but stay open."""
-        for conn in self.connections:
+    def silence_connections(self, symbol_id: str | None = None) -> int:
+        """Open connections (those carrying `symbol_id`'s candles, if given) stop sending anything
+        (no data, no heartbeats, no pongs) but stay open. How many were silenced."""
+        chosen = [
+            conn
+            for conn in self.connections
+            if symbol_id is None or any(key.endswith(f":{symbol_id}") for key in conn.channels.values())
+        ]
+        for conn in chosen:
             conn.silenced = True
-        return len(self.connections)
+        return len(chosen)
 
     @property
     def channel_count(self) -> int:
@@ -411,6 +421,9 @@ class FakeBitfinex:
 
     async def _submit_handler(self, request: web.Request) -> web.Response:
         account, body = await self._authenticate(request)
+        if self.drop_submits > 0:
+            self.drop_submits -= 1
+            _cut(request)
         order_type = body.get("type")
         if order_type not in ORDER_TYPES:
             raise _BitfinexError(10020, "type: invalid")
@@ -453,7 +466,14 @@ class FakeBitfinex:
         ]
         if order_type == "EXCHANGE MARKET" and self.fill_market_orders:
             self._execute(account, order, base, quote, price)
+        if self.lose_replies > 0:
+            self.lose_replies -= 1
+            _cut(request)
         return web.json_response(notification)
+
+    def executed_orders(self, api_key: str) -> list[list[Any]]:
+        """The orders of a key that traded (to compare with what Tradewinds recorded)."""
+        return [o for o in self.accounts[api_key].orders if str(o[13]).startswith("EXECUTED")]
 
     def _check_balance(
         self, account: FakeAccount, symbol_id: str, base: str, quote: str, amount: Decimal, price: Decimal
@@ -683,3 +703,10 @@ def _int_param(query: Any, name: str, default: int | None) -> Any:
         return int(text)
     except ValueError:
         raise _BitfinexError(10020, f"{name}: invalid") from None
+
+
+def _cut(request: web.Request) -> None:
+    """Close the client's connection without an answer: to it, the reply never comes."""
+    if request.transport is not None:
+        request.transport.abort()
+    raise ConnectionResetError("the fake cut the connection")

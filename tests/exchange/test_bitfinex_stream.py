@@ -10,7 +10,7 @@ import pytest
 from tests.exchange.conftest import FAST_STREAM, T0, AdapterFactory, Collector, wait_until
 from tests.exchange.fake_bitfinex import FakeBitfinex, generated_pairs, wire_row
 from tradewinds.domain.candles import Candle
-from tradewinds.domain.messages import CandleUpdate, UpdateSource
+from tradewinds.domain.messages import CandleUpdate, StreamAlive, UpdateSource
 from tradewinds.domain.timeframes import MINUTE_MS
 
 M = MINUTE_MS
@@ -21,7 +21,11 @@ def row(time_ms: int, close: float, volume: float = 1.0) -> list[float]:
 
 
 def of(updates: list[CandleUpdate], symbol: str, source: UpdateSource | None = None) -> list[CandleUpdate]:
-    return [u for u in updates if u.symbol == symbol and (source is None or u.source is source)]
+    return [
+        u
+        for u in updates
+        if isinstance(u, CandleUpdate) and u.symbol == symbol and (source is None or u.source is source)
+    ]
 
 
 def times(updates: list[CandleUpdate]) -> list[int]:
@@ -218,5 +222,51 @@ async def test_a_refused_subscription_does_not_stop_the_others(
         updates = await stream.wait_count(2)
         assert {u.symbol for u in updates} == {"BTC/USD", "ETH/USD"}
         assert "too many channels" in caplog.text
+    finally:
+        await stream.close()
+
+
+def alive_reports(items: list, symbol: str) -> list[int]:
+    return [a.until_ms for a in items if isinstance(a, StreamAlive) and symbol in a.symbols]
+
+
+async def test_each_connection_reports_liveness_after_its_updates_and_a_silent_one_does_not(
+    fake: FakeBitfinex, make_adapter: AdapterFactory
+) -> None:
+    fake.load_rows("tBTCUSD", "1m", [row(T0, 100)])
+    fake.load_rows("tETHUSD", "1m", [row(T0, 10)])
+    settings = dataclasses.replace(FAST_STREAM, channels_per_connection=1, silence_timeout_s=1.5)
+    adapter = await make_adapter(stream_settings=settings)
+    stream = Collector(adapter.stream_market_data(["BTC/USD", "ETH/USD"]))
+    try:
+        # Once a market's snapshot is in, its connection pings at once: alive up to now.
+        await stream.wait_for(lambda u: alive_reports(u, "BTC/USD") and alive_reports(u, "ETH/USD"))
+        assert alive_reports(stream.updates, "BTC/USD")[0] == T0 + 10_000
+        # Minute T0 trades once more just before it ends; then ETH's connection goes silent.
+        await fake.push_candle("tBTCUSD", row(T0, 100.5, volume=2.0))
+        await fake.push_candle("tETHUSD", row(T0, 10.5, volume=2.0))
+        await stream.wait_for(lambda u: len(of(u, "ETH/USD", UpdateSource.LIVE)) == 1)
+        assert fake.silence_connections("tETHUSD") == 1
+        opened = fake.connections_opened
+        fake.now_ms = T0 + M + 2_500  # past the boundary and the ping delay
+        await stream.wait_for(lambda u: max(alive_reports(u, "BTC/USD")) == T0 + M + 2_500)
+        btc_alive = next(
+            i for i, a in enumerate(stream.updates) if alive_reports([a], "BTC/USD") == [T0 + M + 2_500]
+        )
+        btc_updates = [
+            i for i, u in enumerate(stream.updates) if isinstance(u, CandleUpdate) and u.symbol == "BTC/USD"
+        ]
+        assert max(btc_updates) < btc_alive  # the report follows what it vouches for
+        # ETH's connection answers nothing: no report covers the end of its minute until the
+        # adapter has reopened it and caught up from the new snapshot.
+        assert max(alive_reports(stream.updates, "ETH/USD")) < T0 + M
+        await wait_until(lambda: fake.connections_opened > opened, within=5)
+        await stream.wait_for(lambda u: max(alive_reports(u, "ETH/USD")) == T0 + M + 2_500)
+        eth = [u for u in stream.updates if isinstance(u, CandleUpdate) and u.symbol == "ETH/USD"]
+        first_new_alive = next(
+            i for i, a in enumerate(stream.updates) if alive_reports([a], "ETH/USD") == [T0 + M + 2_500]
+        )
+        assert stream.updates.index(eth[-1]) < first_new_alive
+        assert eth[-1].source is UpdateSource.BACKFILL and eth[-1].candle.volume == 2.0
     finally:
         await stream.close()

@@ -11,7 +11,13 @@ import pytest
 
 from tradewinds.bus import codec, subjects
 from tradewinds.domain.candles import Candle
-from tradewinds.domain.messages import BackfillRequest, BackfillResult, CandleUpdate, UpdateSource
+from tradewinds.domain.messages import (
+    BackfillRequest,
+    BackfillResult,
+    CandleUpdate,
+    StreamAlive,
+    UpdateSource,
+)
 from tradewinds.domain.timeframes import MINUTE_MS, Timeframe
 from tradewinds.exchange.adapter import ExchangeError, ExchangeUnavailable
 from tradewinds.exchange.service import ExchangeService, ExchangeServiceSettings
@@ -164,4 +170,49 @@ async def test_an_unavailable_exchange_is_retried_and_a_broken_setup_ends_the_ru
     with pytest.raises(ExchangeError, match="bad symbol X"):
         await asyncio.wait_for(service.run(asyncio.Event()), timeout=5)
     assert adapter.streams_started == 2 and service.counters.stream_restarts == 1
+    await service_bus.close()
+
+
+@dataclass
+class PingingAdapter(ScriptedAdapter):
+    """Reports its stream alive after each candle, as an adapter that can ping does."""
+
+    def stream_market_data(self, symbols: Sequence[str]) -> AsyncIterator[CandleUpdate | StreamAlive]:
+        return self._pinging(list(symbols))
+
+    async def _pinging(self, symbols: list[str]) -> AsyncIterator[CandleUpdate | StreamAlive]:
+        for candle in self.live:
+            for symbol in symbols:
+                yield CandleUpdate(self.name, symbol, candle)
+            yield StreamAlive(self.name, tuple(symbols), candle.time + MINUTE_MS + 2_000)
+        await asyncio.Event().wait()
+
+
+async def test_liveness_reports_follow_the_updates_they_vouch_for_on_the_core_subscription(
+    bus: nats.NATS, nats_url: str
+) -> None:
+    adapter = PingingAdapter(live=[minute(0), minute(1)])
+    seen: list[tuple[str, object]] = []
+
+    async def take(msg: nats.aio.msg.Msg) -> None:
+        kind = StreamAlive if msg.subject == subjects.stream_alive("fake") else CandleUpdate
+        seen.append((msg.subject, codec.decode(msg.data, kind)))
+
+    await bus.subscribe(subjects.MARKET_FEEDS, cb=take)
+    plain: list[bytes] = []
+
+    async def take_plain(msg: nats.aio.msg.Msg) -> None:
+        plain.append(msg.data)
+
+    await bus.subscribe(subjects.ALL_CANDLE_UPDATES, cb=take_plain)
+    await bus.flush()
+    service_bus = await nats.connect(nats_url)
+    stop, task = await running(ExchangeService(service_bus, adapter, ["BTC/USD"]))
+    await eventually(lambda: len(seen) == 4)
+    assert [type(m).__name__ for _, m in seen] == ["CandleUpdate", "StreamAlive"] * 2
+    assert seen[1][1] == StreamAlive("fake", ("BTC/USD",), minute(0).time + MINUTE_MS + 2_000)
+    assert len(plain) == 2  # readers of the update subjects alone never see a report
+    assert adapter.streams_started == 0  # stream_market_data was used, not stream_candles
+    stop.set()
+    await task
     await service_bus.close()

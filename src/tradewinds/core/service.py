@@ -4,6 +4,10 @@ Candle updates from the adapters, clock ticks and backfill answers go through on
 worker, so the pipeline sees them in a single order. Each batch of outputs is stored first (closed
 candles and corrections, one upsert per series) and only then are the closed candles published:
 whoever receives a close can read it from the database.
+
+Liveness reports (`StreamAlive`) come on the same subscription as the updates, so the pipeline
+takes them in the order the adapter published them. On start, what the store holds tells each
+market how far back to fill (`CandlePipeline.resume_from`).
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import msgspec
 
@@ -27,15 +31,23 @@ from tradewinds.core.pipeline import (
     InvalidUpdate,
     PipelineOutput,
     PipelineStats,
+    StoredUntil,
 )
 from tradewinds.domain.candles import Candle, Market, SeriesKey
-from tradewinds.domain.messages import BackfillRequest, BackfillResult, CandleUpdate, ClosedCandle
+from tradewinds.domain.messages import (
+    BackfillRequest,
+    BackfillResult,
+    CandleUpdate,
+    ClosedCandle,
+    StreamAlive,
+)
 from tradewinds.domain.timeframes import Timeframe
 from tradewinds.domain.times import format_time_ms
 
 log = logging.getLogger("tradewinds.core")
 
-UPDATES_SUBJECT = subjects.ALL_CANDLE_UPDATES
+UPDATES_SUBJECT = subjects.MARKET_FEEDS
+_ALIVE_SUFFIX = subjects.stream_alive("x")[len(subjects.candle_updates("x")) :]  # ".alive"
 
 
 def wall_clock_ms() -> int:
@@ -48,6 +60,15 @@ class CandleWriter(Protocol):
     async def upsert_many(self, batches: Mapping[SeriesKey, Sequence[Candle]]) -> None:
         """All of the batches in one transaction, or none of them."""
         ...
+
+
+@runtime_checkable
+class CandleHistory(Protocol):
+    """A store that says what it holds (`CandleStore`): a restarted core fills back to there."""
+
+    async def series(self) -> list[SeriesKey]: ...
+
+    async def latest_time(self, key: SeriesKey) -> int | None: ...
 
 
 @dataclass(frozen=True)
@@ -125,6 +146,7 @@ class CoreService:
 
     async def start(self) -> None:
         await self._ensure_stream()
+        await self._resume_from_store()
         self._subscription = await self._subscribe_updates()
         await self.presence.start()
         self._worker = asyncio.create_task(self._work(), name="core-worker")
@@ -180,6 +202,8 @@ class CoreService:
                 self._ask_backfill(request)
             for request in out.expired_backfills:
                 log.warning("core: no backfill for %s in time; rollups closed without it", _describe(request))
+            for notice in out.notices:
+                log.warning("core: %s", notice)
             if any(item is _STOP for item in batch):
                 return
 
@@ -190,7 +214,10 @@ class CoreService:
             self._answers.append(item)
         else:
             self._processed_updates += 1
-            self._take_update(item.data, out)
+            if item.subject.endswith(_ALIVE_SUFFIX):
+                self._take_alive(item.data, out)
+            else:
+                self._take_update(item.data, out)
         if self._answers:
             self._release_answers(out)
 
@@ -206,6 +233,32 @@ class CoreService:
         except InvalidUpdate as exc:
             self.counters.invalid += 1
             log.warning("core: ignored update: %s", exc)
+
+    def _take_alive(self, data: bytes, out: PipelineOutput) -> None:
+        try:
+            alive = self._decode(data, StreamAlive)
+        except msgspec.DecodeError as exc:
+            self.counters.undecodable += 1
+            log.warning("core: ignored a liveness report that is not a StreamAlive: %s", exc)
+            return
+        out.extend(self.pipeline.on_alive(alive, self._clock()))
+
+    async def _resume_from_store(self) -> None:
+        """Tell the pipeline what was stored for each market before this start."""
+        store = self.store
+        if not isinstance(store, CandleHistory):
+            return
+        newest: dict[Market, dict[Timeframe, int]] = defaultdict(dict)
+        for key in await store.series():
+            latest = await store.latest_time(key)
+            if latest is not None:
+                newest[Market(key.exchange, key.symbol)][key.timeframe] = latest
+        for market, times in newest.items():
+            minute = times.pop(Timeframe.M1, None)
+            if minute is not None:
+                self.pipeline.resume_from(market, StoredUntil(minute, times))
+        if newest:
+            log.info("core: %d markets were stored before; each fills back to its last minute", len(newest))
 
     def _release_answers(self, out: PipelineOutput) -> None:
         ready = [a for a in self._answers if a.after_updates <= self._processed_updates]

@@ -4,7 +4,9 @@ Requests go through our rate limiter (ccxt's is switched off) and ccxt's errors 
 errors of `exchange.adapter` with messages that name the venue and what was being done. Candles
 stream through ccxt.pro's `watch_ohlcv`, one watcher per market; a watcher that fails reconnects
 with back-off, and the minutes that closed meanwhile are fetched over REST and delivered as
-BACKFILL before newer updates.
+BACKFILL before newer updates. ccxt.pro gives no way to ping a connection and see everything
+before the pong, so this stream sends no liveness reports: the core closes its minutes by its
+grace time (and cannot tell an outage of one market from a market without trades).
 """
 
 from __future__ import annotations
@@ -517,8 +519,15 @@ class CcxtAdapter:
         )
 
     async def fetch_order(
-        self, symbol: str, order_id: str | None = None, client_order_id: int | None = None
+        self,
+        symbol: str,
+        order_id: str | None = None,
+        client_order_id: int | None = None,
+        *,
+        placed_day: str | None = None,
     ) -> OrderReport | None:
+        """By venue id, or by client id; `placed_day` (YYYY-MM-DD, UTC) is the day the client id was
+        used, for venues where a client id is unique per day only (Bitfinex)."""
         if order_id is None and client_order_id is None:
             raise ValueError("fetch_order needs an order_id or a client_order_id")
         await self._market(symbol)
@@ -526,7 +535,7 @@ class CcxtAdapter:
             order = await self._order_by_id(symbol, order_id)
         else:
             assert client_order_id is not None
-            order = await self._order_by_client_id(symbol, client_order_id)
+            order = await self._order_by_client_id(symbol, client_order_id, placed_day)
         if order is None or order.get("id") is None:
             return None
         fee = await self._order_fee(symbol, order)
@@ -545,7 +554,9 @@ class CcxtAdapter:
             raise
         return order
 
-    async def _order_by_client_id(self, symbol: str, client_order_id: int) -> dict[str, Any] | None:
+    async def _order_by_client_id(
+        self, symbol: str, client_order_id: int, placed_day: str | None = None
+    ) -> dict[str, Any] | None:
         """Look through open, then recently closed orders: not every venue finds by client id."""
         has = self.exchange.has
         sources: list[tuple[str, Callable[[], Awaitable[Any]]]] = []
@@ -616,7 +627,7 @@ class _CcxtCandleStream:
         self._exchange = adapter.exchange
         self._settings = adapter.stream_settings
         self._symbols = symbols
-        self._fan_in = UpdateFanIn(self._settings.queue_size)
+        self._fan_in: UpdateFanIn[CandleUpdate] = UpdateFanIn(self._settings.queue_size)
         self._last_message = time.monotonic()
         self.reconnects = 0
 

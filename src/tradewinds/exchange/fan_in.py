@@ -1,4 +1,5 @@
-"""Candle updates from many producer tasks (one per connection or market) into one stream.
+"""Candle updates (and liveness reports) from many producer tasks (one per connection or market)
+into one stream, in the order they were put.
 
 Producers retry network trouble themselves; one that raises has a bug, so the stream ends with
 its error rather than going quiet. The queue is bounded: a slow consumer slows the producers
@@ -10,24 +11,24 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterable
-from typing import Any
+from typing import Any, Generic, TypeVar
 
-from tradewinds.domain.messages import CandleUpdate
+Item = TypeVar("Item")
 
 
-class UpdateFanIn:
+class UpdateFanIn(Generic[Item]):
     def __init__(self, queue_size: int) -> None:
-        self._queue: asyncio.Queue[CandleUpdate | None] = asyncio.Queue(queue_size)
+        self._queue: asyncio.Queue[Item | None] = asyncio.Queue(queue_size)
         self._failure: BaseException | None = None
 
-    async def put(self, update: CandleUpdate) -> None:
+    async def put(self, update: Item) -> None:
         await self._queue.put(update)
 
     async def updates(
         self,
         producers: Iterable[tuple[str, Coroutine[Any, Any, None]]],
         also_cancel: Callable[[], Iterable[asyncio.Task[Any]]] = tuple,
-    ) -> AsyncIterator[CandleUpdate]:
+    ) -> AsyncIterator[Item]:
         """Run the (name, coroutine) producers and yield what they put, until the consumer stops
         (then the producers and `also_cancel()`'s tasks are cancelled) or a producer fails."""
         tasks = [asyncio.create_task(coroutine, name=name) for name, coroutine in producers]

@@ -6,6 +6,12 @@ the core's backfill requests (`tw.exchange.{exchange}.backfill`, in a queue grou
 replicas of one adapter share them). A backfill's candles are published as BACKFILL updates on the
 update subject *before* the answer, on the same connection, so the core has them when it hears the
 answer.
+
+An adapter that can prove its stream complete up to a time (`ReportsLiveness`: Bitfinex pings
+every connection after each minute boundary) also yields `StreamAlive` reports; they go out on
+`tw.candles.update.{exchange}.alive` in stream order, after the updates they vouch for, so the core
+can tell an outage from a quiet market. Other adapters send none and the core falls back to its
+grace time.
 """
 
 from __future__ import annotations
@@ -14,15 +20,21 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import msgspec
 
 from tradewinds.bus import codec, subjects
 from tradewinds.bus.presence import Presence
-from tradewinds.domain.messages import BackfillRequest, BackfillResult, CandleUpdate, UpdateSource
+from tradewinds.domain.messages import (
+    BackfillRequest,
+    BackfillResult,
+    CandleUpdate,
+    StreamAlive,
+    UpdateSource,
+)
 from tradewinds.domain.timeframes import MINUTE_MS, Timeframe
 from tradewinds.domain.times import format_time_ms
 from tradewinds.exchange.adapter import ExchangeAdapter, ExchangeError, ExchangeUnavailable
@@ -40,9 +52,19 @@ class ExchangeServiceSettings:
     status_seconds: float = 60.0
 
 
+@runtime_checkable
+class ReportsLiveness(Protocol):
+    """An adapter whose stream also says up to when it is known complete."""
+
+    def stream_market_data(self, symbols: Sequence[str]) -> AsyncIterator[CandleUpdate | StreamAlive]:
+        """`stream_candles`, with `StreamAlive` reports among the updates."""
+        ...
+
+
 @dataclass
 class ExchangeCounters:
     updates: int = 0
+    alive_reports: int = 0
     backfills_answered: int = 0
     backfill_candles: int = 0
     backfill_failures: int = 0
@@ -65,6 +87,7 @@ class ExchangeService:
         self.settings = settings or ExchangeServiceSettings()
         self.counters = ExchangeCounters()
         self._updates_subject = subjects.candle_updates(adapter.name)
+        self._alive_subject = subjects.stream_alive(adapter.name)
         self._backfill_slots = asyncio.Semaphore(self.settings.concurrent_backfills)
         self._backfills: set[asyncio.Task[None]] = set()
 
@@ -115,8 +138,12 @@ class ExchangeService:
         backoff = Backoff(self.settings.restart_initial_s, self.settings.restart_max_s)
         while True:
             try:
-                async for update in self.adapter.stream_candles(self.symbols):
-                    await self.bus.publish(self._updates_subject, codec.encode(update))
+                async for item in self._stream_items():
+                    if isinstance(item, StreamAlive):
+                        await self.bus.publish(self._alive_subject, codec.encode(item))
+                        self.counters.alive_reports += 1
+                        continue
+                    await self.bus.publish(self._updates_subject, codec.encode(item))
                     self.counters.updates += 1
                     backoff.reset()
                 raise ExchangeUnavailable(f"{self.adapter.name}: the candle stream ended")
@@ -125,6 +152,11 @@ class ExchangeService:
                 delay = backoff.next_delay()
                 log.warning("%s: %s; starting the stream again in %.1f s", self.adapter.name, exc, delay)
                 await asyncio.sleep(delay)
+
+    def _stream_items(self) -> AsyncIterator[CandleUpdate | StreamAlive]:
+        if isinstance(self.adapter, ReportsLiveness):
+            return self.adapter.stream_market_data(self.symbols)
+        return self.adapter.stream_candles(self.symbols)
 
     # -- backfills -------------------------------------------------------------------------
 

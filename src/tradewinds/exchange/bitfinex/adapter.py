@@ -8,8 +8,9 @@ restarts and maintenance that ccxt.pro ignores.
 
 from __future__ import annotations
 
+import datetime
 import functools
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -17,7 +18,7 @@ import ccxt
 import ccxt.async_support as ccxt_async
 
 from tradewinds.domain.candles import Candle
-from tradewinds.domain.messages import CandleUpdate
+from tradewinds.domain.messages import CandleUpdate, StreamAlive
 from tradewinds.domain.timeframes import MINUTE_MS, Timeframe
 from tradewinds.exchange.adapter import InvalidOrder, MarketInfo
 from tradewinds.exchange.bitfinex.stream import BitfinexCandleStream, StreamSettings
@@ -36,6 +37,8 @@ BITFINEX_LIMITS = VenueLimits(rest_per_minute=90, candles_per_minute=30, key_per
 MAX_CANDLES_PER_REQUEST = 10_000
 MAX_CLIENT_ORDER_ID = 2**45 - 1  # Bitfinex's cid is an int45
 ORDER_HISTORY_LIMIT = 2_500  # the most orders one history request returns (about two weeks)
+MAX_HISTORY_PAGES = 40  # pages searched for an order by cid when its day is unknown
+DAY_MS = 24 * 60 * MINUTE_MS
 AMOUNT_STEP = Decimal("1e-8")  # amounts have 8 decimals; prices 5 significant digits (no fixed step)
 
 
@@ -121,20 +124,47 @@ class BitfinexAdapter(CcxtAdapter):
                     raise
         return None
 
-    async def _order_by_client_id(self, symbol: str, client_order_id: int) -> dict[str, Any] | None:
+    async def _order_by_client_id(
+        self, symbol: str, client_order_id: int, placed_day: str | None = None
+    ) -> dict[str, Any] | None:
+        """The order with this `cid` created on `placed_day` (UTC; any day when None, newest first).
+
+        A cid is unique per UTC day only, so the day is part of the order's identity. Active orders
+        first, then the history, page by page back in time (2,500 orders a page) until the start of
+        that day, or `MAX_HISTORY_PAGES` pages without a day: an order placed before a restart is
+        found however many orders came after it."""
+        day_start = _day_start_ms(placed_day)
         exchange = self.exchange
-        lookups = (
-            ("fetch active orders of " + symbol, lambda: exchange.fetch_open_orders(symbol)),
-            (
-                "fetch past orders of " + symbol,
-                lambda: exchange.fetch_closed_orders(symbol, None, ORDER_HISTORY_LIMIT),
-            ),
+
+        def matches(order: Mapping[str, Any]) -> bool:
+            if client_order_id_of(order) != client_order_id:
+                return False
+            return day_start is None or day_start <= _created_ms(order) < day_start + DAY_MS
+
+        active = await self._call(
+            "fetch active orders of " + symbol, lambda: exchange.fetch_open_orders(symbol), kind="signed"
         )
-        for action, request in lookups:
-            orders = await self._call(action, request, kind="signed")
-            for order in orders:
-                if client_order_id_of(order) == client_order_id:
+        for order in active:
+            if matches(order):
+                return dict(order)
+        until: int | None = None
+        page_size = ORDER_HISTORY_LIMIT
+        for _ in range(MAX_HISTORY_PAGES):
+            params = {} if until is None else {"until": until}
+            page = await self._call(
+                "fetch past orders of " + symbol,
+                functools.partial(exchange.fetch_closed_orders, symbol, day_start, page_size, params),
+                kind="signed",
+            )
+            for order in page:
+                if matches(order):
                     return dict(order)
+            updated = [int(o.get("lastUpdateTimestamp") or o.get("timestamp") or 0) for o in page]
+            if len(page) < page_size or not updated:
+                return None
+            until = min(updated) - 1  # the history is newest first: the next page is older
+            if day_start is not None and until < day_start:
+                return None
         return None
 
     async def backfill_minutes(self, symbol: str, since_ms: int, until_ms: int) -> list[Candle]:
@@ -143,6 +173,12 @@ class BitfinexAdapter(CcxtAdapter):
         return await self.fetch_candles(symbol, Timeframe.M1, since_ms, until_ms, limit=max(1, count))
 
     async def _stream(self, symbols: list[str]) -> AsyncIterator[CandleUpdate]:
+        async for item in self.stream_market_data(symbols):
+            if isinstance(item, CandleUpdate):
+                yield item
+
+    async def stream_market_data(self, symbols: Sequence[str]) -> AsyncIterator[CandleUpdate | StreamAlive]:
+        """The candle stream with its liveness reports (`exchange.service.ReportsLiveness`)."""
         ids = {symbol: str((await self._market(symbol))["id"]) for symbol in symbols}
         stream = BitfinexCandleStream(
             ids,
@@ -155,3 +191,22 @@ class BitfinexAdapter(CcxtAdapter):
         self.last_stream = stream
         async for update in stream.updates():
             yield update
+
+
+def _day_start_ms(day: str | None) -> int | None:
+    """Epoch milliseconds of 00:00 UTC on `day` (YYYY-MM-DD)."""
+    if day is None:
+        return None
+    try:
+        start = datetime.datetime.strptime(day, "%Y-%m-%d").replace(tzinfo=datetime.UTC)
+    except ValueError:
+        raise ValueError(f"a cid date looks like 2024-01-31, got {day!r}") from None
+    return int(start.timestamp() * 1000)
+
+
+def _created_ms(order: Mapping[str, Any]) -> int:
+    """When Bitfinex created the order (MTS_CREATE, the field its cid date counts from)."""
+    info = order.get("info")
+    if isinstance(info, list) and len(info) > 4 and isinstance(info[4], int | float):
+        return int(info[4])
+    return int(order.get("timestamp") or 0)

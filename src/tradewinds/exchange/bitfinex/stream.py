@@ -6,11 +6,19 @@ no faster than the venue allows. A connection that is closed, restarts, or goes 
 not even a heartbeat, for `silence_timeout_s`) is reopened with exponential back-off and jitter.
 Every (re)subscription starts with a snapshot; after an interruption the minutes that closed unseen
 are delivered as BACKFILL (from the snapshot, or fetched over REST) before any newer update.
+
+Liveness: each connection pings after every minute boundary (and once its markets have caught up
+after a (re)subscription). The pong comes after everything the venue sent before it, so it proves
+the markets of that connection complete up to when the ping left: reported as `StreamAlive`,
+in stream order. A market that is catching up, paused by maintenance or on a connection being
+reopened is left out, so the core waits for its backfill instead of closing minutes by the clock.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import itertools
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
@@ -21,7 +29,8 @@ import aiohttp
 import msgspec
 
 from tradewinds.domain.candles import Candle
-from tradewinds.domain.messages import CandleUpdate, UpdateSource
+from tradewinds.domain.messages import CandleUpdate, StreamAlive, UpdateSource
+from tradewinds.domain.timeframes import MINUTE_MS
 from tradewinds.exchange.bitfinex import wire
 from tradewinds.exchange.fan_in import UpdateFanIn
 from tradewinds.exchange.ratelimit import Backoff, BucketSpec, RateLimiter, shared_rate_limiter
@@ -49,6 +58,7 @@ class StreamSettings:
     reconnect_max_s: float = 60.0
     healthy_after_s: float = 30.0  # a connection that lived this long resets the back-off
     close_grace_ms: int = 2_000  # a minute counts as closed this long after it ends
+    ping_after_minute_ms: int = 2_000  # each connection pings this long after a minute boundary
     backfill_attempts: int = 3
     backfill_retry_s: float = 2.0
     queue_size: int = 10_000
@@ -70,6 +80,19 @@ class _Market:
     # While a REST backfill runs, newer updates wait here so that they follow the backfilled minutes.
     held: list[tuple[Candle, UpdateSource]] | None = None
     backfill: asyncio.Task[None] | None = None
+    # Caught up on the current subscription: everything its channel sends is delivered in order.
+    # `epoch` counts interruptions, so a ping sent before one vouches for nothing after it.
+    resumed: bool = False
+    epoch: int = 0
+    on_resumed: Callable[[], None] = lambda: None
+
+    def interrupt(self) -> None:
+        self.resumed = False
+        self.epoch += 1
+
+    def resume(self) -> None:
+        self.resumed = True
+        self.on_resumed()
 
     @property
     def key(self) -> str:
@@ -114,7 +137,7 @@ class BitfinexCandleStream:
             f"{EXCHANGE}:ws-connections",
             BucketSpec(self.settings.connections_per_minute, self.settings.connection_burst),
         )
-        self._fan_in = UpdateFanIn(self.settings.queue_size)
+        self._fan_in: UpdateFanIn[CandleUpdate | StreamAlive] = UpdateFanIn(self.settings.queue_size)
         self.stats = StreamStats()
 
     @property
@@ -125,8 +148,8 @@ class BitfinexCandleStream:
         size = self.settings.channels_per_connection
         return [self._markets[i : i + size] for i in range(0, len(self._markets), size)]
 
-    async def updates(self) -> AsyncIterator[CandleUpdate]:
-        """Candle updates until the consumer stops iterating (or cancels)."""
+    async def updates(self) -> AsyncIterator[CandleUpdate | StreamAlive]:
+        """Candle updates and liveness reports until the consumer stops iterating (or cancels)."""
         async with aiohttp.ClientSession() as session:
             connections = [
                 (f"bitfinex-ws-{number}", _Connection(self, group, number).run(session))
@@ -155,6 +178,7 @@ class BitfinexCandleStream:
                 await self._emit(market, candle, UpdateSource.BACKFILL)
             for candle in plan.current:
                 await self._emit(market, candle, UpdateSource.SNAPSHOT)
+            market.resume()
             return
         market.held = [(candle, UpdateSource.SNAPSHOT) for candle in plan.current]
         since, until = plan.fetch
@@ -200,6 +224,11 @@ class BitfinexCandleStream:
             await self._emit(market, candle, source)
         market.held = None
         market.backfill = None
+        market.resume()
+
+    async def report_alive(self, markets: list[_Market], until_ms: int) -> None:
+        """Everything sent for `markets` before `until_ms` has been put in the stream."""
+        await self._fan_in.put(StreamAlive(EXCHANGE, tuple(m.symbol for m in markets), until_ms))
 
     async def _emit(self, market: _Market, candle: Candle, source: UpdateSource) -> None:
         if market.last_seen is None or candle.time > market.last_seen:
@@ -220,6 +249,11 @@ class _Connection:
         self._number = number
         self._channels: dict[int, _Market] = {}
         self._paused = False
+        self._ping_ids = itertools.count(1)
+        self._pings: dict[int, tuple[int, list[tuple[_Market, int]]]] = {}  # cid -> (sent, markets)
+        self._ping_soon = asyncio.Event()  # a market caught up: vouch for it without waiting
+        for market in markets:
+            market.on_resumed = self._ping_soon.set
 
     async def run(self, session: aiohttp.ClientSession) -> None:
         settings = self._settings
@@ -259,13 +293,59 @@ class _Connection:
         stats.open_connections += 1
         self._channels = {}
         self._paused = False
+        self._interrupt()
+        pinger = asyncio.create_task(self._ping(ws), name=f"bitfinex-ws-{self._number}-ping")
         try:
             for market in self._markets:
                 await _send(ws, {"event": "subscribe", "channel": "candles", "key": market.key})
             return await self._read(ws)
         finally:
+            pinger.cancel()
+            await asyncio.gather(pinger, return_exceptions=True)
+            self._interrupt()
             stats.open_connections -= 1
             await ws.close()
+
+    def _interrupt(self) -> None:
+        for market in self._markets:
+            market.interrupt()
+        self._pings.clear()
+
+    async def _ping(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+        """Ping after each minute boundary, or soon after a market caught up. The clock is read
+        at least every second (it may be a test's, or jump)."""
+        due = self._next_ping(self._stream._now_ms())
+        while True:
+            now = self._stream._now_ms()
+            soon = self._ping_soon.is_set()
+            if not soon and now < due:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._ping_soon.wait(), timeout=min(1.0, (due - now) / 1000))
+                continue
+            if soon:
+                await asyncio.sleep(0.05)  # the other snapshots of a burst are handled meanwhile
+            self._ping_soon.clear()
+            if now >= due:
+                due = self._next_ping(now)
+            live = [(m, m.epoch) for m in self._markets if m.resumed]
+            if live and not self._paused:
+                cid = next(self._ping_ids)
+                self._pings[cid] = (self._stream._now_ms(), live)
+                await _send(ws, {"event": "ping", "cid": cid})
+
+    def _next_ping(self, now_ms: int) -> int:
+        delay = self._settings.ping_after_minute_ms
+        return (now_ms - delay) // MINUTE_MS * MINUTE_MS + MINUTE_MS + delay
+
+    async def _on_pong(self, event: dict[str, Any]) -> None:
+        cid = event.get("cid")
+        sent = self._pings.pop(cid, None) if isinstance(cid, int) else None
+        if sent is None or self._paused:
+            return
+        sent_ms, markets = sent
+        alive = [m for m, epoch in markets if m.resumed and m.epoch == epoch]
+        if alive:
+            await self._stream.report_alive(alive, sent_ms)
 
     async def _read(self, ws: aiohttp.ClientWebSocketResponse) -> str:
         settings = self._settings
@@ -310,6 +390,8 @@ class _Connection:
         kind = event.get("event")
         if kind == "info":
             return await self._on_info(ws, event)
+        if kind == "pong":
+            await self._on_pong(event)
         if kind == "subscribed":
             market = self._by_key.get(str(event.get("key")))
             if market is not None and isinstance(event.get("chanId"), int):
@@ -327,6 +409,7 @@ class _Connection:
         if code == wire.INFO_MAINTENANCE_START:
             log.warning("bitfinex stream connection %d: maintenance started (20060), pausing", self._number)
             self._paused = True
+            self._interrupt()
         elif code == wire.INFO_MAINTENANCE_END:
             log.warning(
                 "bitfinex stream connection %d: maintenance ended (20061), subscribing again", self._number
@@ -338,11 +421,13 @@ class _Connection:
             if isinstance(platform, dict) and platform.get("status") == 0:
                 log.warning("bitfinex stream connection %d: platform in maintenance, waiting", self._number)
                 self._paused = True
+                self._interrupt()
         return None
 
     async def _resubscribe(self, ws: aiohttp.ClientWebSocketResponse) -> None:
         # Bitfinex advises unsubscribing and subscribing again after maintenance; the new
         # snapshots drive the catch-up of what closed meanwhile.
+        self._interrupt()
         for chan_id in list(self._channels):
             await _send(ws, {"event": "unsubscribe", "chanId": chan_id})
         for market in self._markets:
