@@ -12,7 +12,7 @@ import msgspec
 import nats
 import pytest
 
-from tests.core.harness import T0, candle
+from tests.core.harness import T0, assert_same_series, candle, reference
 from tradewinds.core.pipeline import CandlePipeline, PipelineConfig
 from tradewinds.core.service import CoreService, CoreSettings
 from tradewinds.domain.candles import Candle, SeriesKey
@@ -24,7 +24,7 @@ from tradewinds.domain.messages import (
     CloseReason,
     UpdateSource,
 )
-from tradewinds.domain.timeframes import Timeframe
+from tradewinds.domain.timeframes import ROLLUP_TIMEFRAMES, Timeframe
 from tradewinds.storage.candles import CandleStore
 from tradewinds.storage.database import create_engine
 
@@ -274,3 +274,53 @@ async def test_a_close_jetstream_did_not_take_is_published_again_and_kept_once(
     info = await publisher.jetstream().stream_info("CANDLES")
     assert info.state.messages == 1  # three publishes, one stored close: the message id
     await publisher.close()
+
+
+async def test_a_restart_across_midnight_completes_and_publishes_the_previous_days_rollups(
+    nats_url: str, store: CandleStore
+) -> None:
+    """Stopped at 23:50 with minutes to 23:49 stored (and the rollups closed by then), started at
+    00:30: the core fills back to its last stored minute, so 23:50-23:59 and the previous day's
+    1h, 4h and 1d candles are stored and published."""
+    yesterday, today = T0, T0 + Timeframe.D1.ms
+    history = {
+        t: candle(t, price=100 + (t // M) % 17, volume=1 + (t // M) % 5)
+        for t in range(yesterday, today + 30 * M, M)
+    }
+    stopped = today - 10 * M  # 23:50
+    before = [c for t, c in history.items() if t < stopped]
+    await store.upsert(BTC, before)
+    for tf in ROLLUP_TIMEFRAMES:  # what the core had closed before it stopped
+        done = [c for c in reference(before, tf).values() if c.time + tf.ms <= stopped]
+        await store.upsert(SeriesKey("bitfinex", "BTC/USD", tf), done)
+    adapter = Adapter(await nats.connect(nats_url), history=history)
+    await adapter.start()
+    watcher_nc = await nats.connect(nats_url)
+    watcher = Watcher(store)
+    await watcher_nc.subscribe("tw.candles.closed.>", cb=watcher.on_msg)
+    clock = FakeClock(today + 30 * M + 1_000)
+
+    async def scenario(service: CoreService) -> None:
+        await adapter.send(candle(today + 30 * M))
+        await eventually(lambda: yesterday in watcher.times(Timeframe.D1), "the previous day's candle", 20)
+
+    await running_core(nats_url, store, clock, scenario)
+    assert [(r.since_ms, r.until_ms) for r in adapter.requests] == [(yesterday, today + 29 * M)]
+    assert watcher.unstored == []
+    assert set(range(stopped, today + 30 * M, M)) <= set(watcher.times(Timeframe.M1))
+    everything = list(history.values())
+    for tf in ROLLUP_TIMEFRAMES:
+        over = {t: c for t, c in reference(everything, tf).items() if t + tf.ms <= today + 30 * M}
+        stored_series = {c.time: c for c in await store.range(SeriesKey("bitfinex", "BTC/USD", tf))}
+        assert_same_series(stored_series, over, tf.label)
+        spanned = [t for t in over if t + tf.ms > stopped]  # the buckets the restart spans
+        assert set(spanned) <= set(watcher.times(tf)), tf.label
+    # What was stored before is published again only where the bus drops a repeat (its duplicate
+    # window: the day before the start), never older.
+    window = clock.now_ms - Timeframe.D1.ms
+    assert min(watcher.times(Timeframe.M1)) >= window
+    assert watcher.times(Timeframe.H4) == [yesterday + h * 60 * M for h in (4, 8, 12, 16, 20)]
+    assert watcher.times(Timeframe.D1) == [yesterday]
+    assert len(watcher.closed) == len({(c.timeframe, c.candle.time) for c in watcher.closed})
+    await adapter.nc.close()
+    await watcher_nc.close()

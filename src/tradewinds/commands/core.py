@@ -36,6 +36,10 @@ def register(subparsers: Any) -> None:
         help="how long after a minute ends a late update is still waited for (default 5)",
     )  # fmt: skip
     parser.add_argument(
+        "--max-fill-back", type=float, default=48.0, metavar="HOURS",
+        help="on start, fill each market back to its last stored minute, but at most this far (default 48)",
+    )  # fmt: skip
+    parser.add_argument(
         "--status-every", type=float, default=60.0, metavar="SECONDS", help="status line interval"
     )
     add_service_options(parser)
@@ -51,7 +55,9 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         url = resolve_database_url(args.database)
-        config = PipelineConfig(grace_ms=int(args.grace * 1000))
+        config = PipelineConfig(
+            grace_ms=int(args.grace * 1000), max_fill_back_ms=int(args.max_fill_back * 3_600_000)
+        )
     except (StorageError, ValueError) as exc:
         return fail(str(exc))
     # One core per data folder (and per bus): a second would publish every close twice.
