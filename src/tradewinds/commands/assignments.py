@@ -31,6 +31,10 @@ def register(subparsers: Any) -> None:
 def describe(s: AssignmentSlice) -> list[str]:
     quote = s.symbol.split("/", 1)[1]
     state = "enabled" if s.enabled else f"disabled ({s.disabled_reason})"
+    if s.trading_paused:
+        state += ", user paused"
+    if s.account_paused_reason:
+        state += f", account paused: {s.account_paused_reason}"
     unrealized = "no price yet" if s.unrealized_pnl is None else f"unrealized {s.unrealized_pnl:.2f}"
     lines = [
         f"{s.id:>5}  {s.user}  {s.strategy} v{s.version}  {s.exchange} {s.symbol} {s.timeframe}  "

@@ -58,6 +58,8 @@ class AssignmentView(msgspec.Struct, frozen=True):
     last_eval_message: str | None
     created_ms: int
     updated_ms: int
+    account_enabled: bool = True
+    account_paused_reason: str | None = None  # the exchange refused the account's keys
 
     @property
     def base(self) -> str:
@@ -186,7 +188,7 @@ async def list_assignments(engine: AsyncEngine, user: User) -> list[AssignmentVi
 
 async def _select(engine: AsyncEngine, user: User, assignment_id: int | None) -> list[AssignmentView]:
     query = (
-        select(AssignmentRow, StrategyRow.name, StrategyVersionRow.number, TradingAccountRow.name)
+        select(AssignmentRow, StrategyRow.name, StrategyVersionRow.number, TradingAccountRow)
         .join(StrategyVersionRow, StrategyVersionRow.id == AssignmentRow.version_id)
         .join(StrategyRow, StrategyRow.id == StrategyVersionRow.strategy_id)
         .join(TradingAccountRow, TradingAccountRow.id == AssignmentRow.account_id)
@@ -275,7 +277,7 @@ async def _check_allocation(
         )
 
 
-def _view(row: AssignmentRow, strategy: str, number: int, account: str) -> AssignmentView:
+def _view(row: AssignmentRow, strategy: str, number: int, account: TradingAccountRow) -> AssignmentView:
     return AssignmentView(
         id=row.id,
         user_id=row.user_id,
@@ -285,7 +287,7 @@ def _view(row: AssignmentRow, strategy: str, number: int, account: str) -> Assig
         exchange=row.exchange,
         symbol=row.symbol,
         timeframe=row.timeframe,
-        account=account,
+        account=account.name,
         account_id=row.account_id,
         allocation=row.allocation,
         params=json.loads(row.params or "{}"),
@@ -299,6 +301,8 @@ def _view(row: AssignmentRow, strategy: str, number: int, account: str) -> Assig
         last_eval_message=row.last_eval_message,
         created_ms=row.created_ms,
         updated_ms=row.updated_ms,
+        account_enabled=account.enabled,
+        account_paused_reason=account.paused_reason,
     )
 
 

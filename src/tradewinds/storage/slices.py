@@ -9,7 +9,8 @@ from __future__ import annotations
 from decimal import Decimal
 
 import msgspec
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from tradewinds.domain.candles import SeriesKey
 from tradewinds.domain.ledger import LedgerError, LedgerFill, equity, replay, unrealized_pnl
@@ -17,7 +18,7 @@ from tradewinds.domain.timeframes import Timeframe
 from tradewinds.domain.times import format_time_ms
 from tradewinds.storage.assignments import AssignmentView, list_assignments
 from tradewinds.storage.candles import CandleStore
-from tradewinds.storage.orders import fills_of_assignment
+from tradewinds.storage.trading_models import AssignmentRow, FillRow
 from tradewinds.storage.users import User
 
 _ERROR_OUTCOMES = ("error", "timeout", "memory")
@@ -45,6 +46,8 @@ class AssignmentSlice(msgspec.Struct, frozen=True):
     params: dict[str, object]
     enabled: bool
     disabled_reason: str | None
+    trading_paused: bool  # the user's switch: no new orders while set
+    account_paused_reason: str | None  # the exchange refused the account's keys
     target: str  # the last decided target
     position: str  # what the fills hold: long while any base is held
     base_held: Decimal
@@ -62,14 +65,31 @@ class AssignmentSlice(msgspec.Struct, frozen=True):
 async def assignment_slices(engine: AsyncEngine, user: User) -> list[AssignmentSlice]:
     store = CandleStore(engine)
     prices: dict[tuple[str, str], Decimal | None] = {}
+    fills = await _fills_of_user(engine, user)
     slices = []
     for assignment in await list_assignments(engine, user):
         market = (assignment.exchange, assignment.symbol)
         if market not in prices:
             prices[market] = await _latest_close(store, *market)
-        fills = await fills_of_assignment(engine, assignment.id)
-        slices.append(_slice(user, assignment, fills, prices[market]))
+        slices.append(_slice(user, assignment, fills.get(assignment.id, []), prices[market]))
     return slices
+
+
+async def _fills_of_user(engine: AsyncEngine, user: User) -> dict[int, list[LedgerFill]]:
+    """Every fill of the user's assignments, oldest first per assignment, in one query
+    (`storage.orders.fills_of_assignment` reads one assignment's; thousands would take seconds)."""
+    query = (
+        select(FillRow)
+        .join(AssignmentRow, AssignmentRow.id == FillRow.assignment_id)
+        .where(AssignmentRow.user_id == user.id)
+        .order_by(FillRow.assignment_id, FillRow.id)
+    )
+    grouped: dict[int, list[LedgerFill]] = {}
+    async with AsyncSession(engine) as session:
+        for row in await session.scalars(query):
+            fill = LedgerFill(row.side, row.amount, row.price, row.fee, row.fee_currency, row.time_ms)
+            grouped.setdefault(row.assignment_id, []).append(fill)
+    return grouped
 
 
 def _slice(user: User, a: AssignmentView, fills: list[LedgerFill], price: Decimal | None) -> AssignmentSlice:
@@ -92,6 +112,8 @@ def _slice(user: User, a: AssignmentView, fills: list[LedgerFill], price: Decima
         params=dict(a.params),
         enabled=a.enabled,
         disabled_reason=a.disabled_reason,
+        trading_paused=user.trading_paused,
+        account_paused_reason=a.account_paused_reason,
         target=a.target,
         position=book.position,
         base_held=book.base,
