@@ -187,8 +187,13 @@ async def test_assignment_checks_and_allocation_budget(engine: AsyncEngine, box:
     )
     kept = await assignments.get_assignment(engine, alice, third.id)
     assert kept.disabled_reason == "disabled by its owner"
-    with pytest.raises(InvalidRecord, match="disabled"):
+    with pytest.raises(InvalidRecord, match="account 'paper' is disabled"):
         await assign()
+    with pytest.raises(InvalidRecord, match="account 'paper' is disabled"):
+        await assignments.set_assignment_enabled(engine, alice, first.id, True)
+    # Disabling what a disabled account holds still works (and keeps the first reason).
+    kept = await assignments.set_assignment_enabled(engine, alice, first.id, False)
+    assert kept.disabled_reason == "account 'paper' was disabled"
 
 
 async def test_concurrent_assignments_cannot_overspend(engine: AsyncEngine) -> None:

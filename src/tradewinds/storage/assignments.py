@@ -159,12 +159,10 @@ async def set_assignment_enabled(
         raise RecordNotFound(f"{user.email} has no assignment {assignment_id}")
     # A read before the lock would let SQLite refuse the write on a stale snapshot: lock first.
     async with AsyncSession(engine, expire_on_commit=False) as session, session.begin():
-        account_row = await _lock_account(session, user, account_id=owner)
+        account_row = await _lock_account(session, user, account_id=owner, require_enabled=enabled)
         row = await session.get(AssignmentRow, assignment_id)
         assert row is not None  # the account lock keeps it; it was just found
         if enabled and not row.enabled:
-            if not account_row.enabled:
-                raise InvalidRecord(f"account {account_row.name!r} is disabled")
             await _check_allocation(session, account_row, row.symbol, row.allocation, exclude_id=row.id)
             row.consecutive_failures = 0
             row.disabled_reason = None
@@ -203,7 +201,12 @@ async def _select(engine: AsyncEngine, user: User, assignment_id: int | None) ->
 
 
 async def _lock_account(
-    session: AsyncSession, user: User, *, account_name: str | None = None, account_id: int | None = None
+    session: AsyncSession,
+    user: User,
+    *,
+    account_name: str | None = None,
+    account_id: int | None = None,
+    require_enabled: bool = True,
 ) -> TradingAccountRow:
     where = [TradingAccountRow.user_id == user.id]
     if account_id is not None:
@@ -224,7 +227,7 @@ async def _lock_account(
         raise RecordNotFound(f"{user.email} has no account {(account_name or account_id)!r}")
     row = await session.get(TradingAccountRow, locked)
     assert row is not None
-    if not row.enabled:
+    if require_enabled and not row.enabled:
         raise InvalidRecord(f"account {row.name!r} is disabled")
     return row
 
