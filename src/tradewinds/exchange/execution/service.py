@@ -202,7 +202,7 @@ class ExecutionService:
         while True:
             try:
                 messages = await subscription.fetch(self.settings.batch, timeout=1.0)
-            except nats.errors.TimeoutError:
+            except (TimeoutError, nats.errors.TimeoutError):  # nats-py raises either when idle
                 continue
             except (nats.errors.ConnectionClosedError, nats.errors.ConnectionReconnectingError) as exc:
                 log.warning("%s: intents cannot be fetched now (%s)", self.exchange, exc)
