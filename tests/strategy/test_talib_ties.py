@@ -141,8 +141,9 @@ def test_crossover_on_equal_values_is_not_a_cross() -> None:
     run = run_over_history(source, candles)
     texts = [line.text for line in run.logs]
     assert texts[:9] == ["true false false false"] * 9  # candles 2..10: equal, no cross
-    # At the first rise the EMA lags the SMA: the SMA crosses above from an equal value.
-    assert texts[10] == "false true false false"
+    # At the first rise the EMA (weight 1/2 on the new close) moves above the SMA (1/3): from
+    # equal values that is a cross, the EMA over the SMA.
+    assert texts[10] == "false false true true"
 
 
 @pytest.mark.parametrize("path", HOURLY)
@@ -164,7 +165,7 @@ def test_the_papers_example_buys_at_the_seed_where_talibs_sma_equals_its_ema() -
     # Ten hourly closes whose mean, summed pairwise, rounds above the in-order sum: with the
     # averages computed differently, sma() > ema() held at candle 9 and the example stayed in cash.
     closes = [29986.2, 30008.5, 30006.0, 30008.4, 29999.7, 30034.4, 30033.7, 29967.7, 29946.9, 29887.9]
-    close = np.array(closes + [29900.0, 29950.0, 30010.0, 29990.0, 29980.0])
+    close = np.array([*closes, 29900.0, 29950.0, 30010.0, 29990.0, 29980.0])
     candles = CandleArrays(
         1_600_000_000_000 + np.arange(len(close), dtype=np.int64) * 3_600_000,
         close,

@@ -19,7 +19,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +58,8 @@ class HistoryRun:
     warmup_candles: int
     warmup_message: str | None
     logs: list[LogLine] = field(default_factory=list)
+    logs_dropped: bool = False  # the strategy logged more than `Limits.log_lines` lines
+    params_read: frozenset[str] = frozenset()  # every name the strategy passed to param()
 
 
 def check_strategy(source: str, name: str = "strategy") -> None:
@@ -82,7 +84,9 @@ def run_over_history(
         global _worker
         if _worker is None or not _worker.alive():
             _worker = _HistoryWorker()
-        payload, decisions = _worker.run(source, candles, dict(params or {}), limits)
+        # One log line beyond the limit is kept, to tell that lines were dropped.
+        spare = replace(limits, log_lines=limits.log_lines + 1)
+        payload, decisions = _worker.run(source, candles, dict(params or {}), spare)
         if payload.get("killed"):
             _worker = None
     return _result(payload, decisions, candles, limits)
@@ -190,6 +194,29 @@ _worker: _HistoryWorker | None = None
 _worker_lock = threading.Lock()
 
 
+def _forget_worker() -> None:
+    """In a forked child: the parent's worker and lock are the parent's (a sweep forks workers
+    that each need their own)."""
+    global _worker, _worker_lock
+    _worker = None
+    _worker_lock = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forget_worker)
+
+# Wraps the parameter table so reads are recorded: `param()` looks names up in it.
+_RECORD_READS = """
+return function(params)
+  local seen = {}
+  local proxy = setmetatable({}, { __index = function(_, name)
+    seen[name] = true
+    return params[name]
+  end })
+  return proxy, seen
+end
+"""
+
+
 @atexit.register
 def _stop_worker() -> None:
     if _worker is not None:
@@ -272,7 +299,7 @@ def _run_job(
         runtime = StrategyRuntime(limits, jit=True)
         runtime.use(Dataset(candles, on_compute=computing))
         chunk = runtime.compile(source)
-        table = runtime.params_table(params)
+        table, seen = runtime.lua.execute(_RECORD_READS)(runtime.params_table(params))
         runtime.reset_memory_limit()
         result = runtime.api.run_history(
             chunk, len(candles), decisions.ctypes.data, header.ctypes.data, table
@@ -285,6 +312,7 @@ def _run_job(
             "warmup_candles": int(result["warmup_candles"]),
             "warmup": result["warmup"],
             "logs": [(int(entry[1]), str(entry[2])) for entry in result["logs"].values()],
+            "params_read": [str(name) for name in seen],
         }
     except MemoryError:
         return {"ok": False, "kind": "memory", "message": None, "index": None}
@@ -337,8 +365,12 @@ def _result(
         LogLine(int(candles.time[min(index, len(candles) - 1)]), text)
         for index, text in payload.get("logs", [])
     ]
+    dropped = len(logs) > limits.log_lines
     if payload["ok"]:
-        return HistoryRun(decisions, payload["warmup_candles"], payload["warmup"], logs)
+        read = frozenset(payload.get("params_read", ()))
+        return HistoryRun(
+            decisions, payload["warmup_candles"], payload["warmup"], logs[: limits.log_lines], dropped, read
+        )
     kind = payload["kind"]
     index = payload.get("index")
     if kind == "internal":
