@@ -39,6 +39,7 @@ MAX_CLIENT_ORDER_ID = 2**45 - 1  # Bitfinex's cid is an int45
 ORDER_HISTORY_LIMIT = 2_500  # the most orders one history request returns (about two weeks)
 MAX_HISTORY_PAGES = 40  # pages searched for an order by cid when its day is unknown
 DAY_MS = 24 * 60 * MINUTE_MS
+CLOCK_MARGIN_MS = 5 * MINUTE_MS  # how far our clock and Bitfinex's may disagree at midnight
 AMOUNT_STEP = Decimal("1e-8")  # amounts have 8 decimals; prices 5 significant digits (no fixed step)
 
 
@@ -139,7 +140,10 @@ class BitfinexAdapter(CcxtAdapter):
         def matches(order: Mapping[str, Any]) -> bool:
             if client_order_id_of(order) != client_order_id:
                 return False
-            return day_start is None or day_start <= _created_ms(order) < day_start + DAY_MS
+            if day_start is None:
+                return True
+            # Bitfinex dates the cid by its own clock: near midnight that may be the other day.
+            return day_start - CLOCK_MARGIN_MS <= _created_ms(order) < day_start + DAY_MS + CLOCK_MARGIN_MS
 
         active = await self._call(
             "fetch active orders of " + symbol, lambda: exchange.fetch_open_orders(symbol), kind="signed"
@@ -149,11 +153,12 @@ class BitfinexAdapter(CcxtAdapter):
                 return dict(order)
         until: int | None = None
         page_size = ORDER_HISTORY_LIMIT
+        since = None if day_start is None else day_start - CLOCK_MARGIN_MS
         for _ in range(MAX_HISTORY_PAGES):
             params = {} if until is None else {"until": until}
             page = await self._call(
                 "fetch past orders of " + symbol,
-                functools.partial(exchange.fetch_closed_orders, symbol, day_start, page_size, params),
+                functools.partial(exchange.fetch_closed_orders, symbol, since, page_size, params),
                 kind="signed",
             )
             for order in page:
@@ -163,7 +168,7 @@ class BitfinexAdapter(CcxtAdapter):
             if len(page) < page_size or not updated:
                 return None
             until = min(updated) - 1  # the history is newest first: the next page is older
-            if day_start is not None and until < day_start:
+            if since is not None and until < since:
                 return None
         return None
 

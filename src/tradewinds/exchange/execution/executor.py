@@ -70,7 +70,7 @@ class Outcome(enum.Enum):
 @dataclass(frozen=True)
 class ExecutionSettings:
     max_legs: int = 6  # orders per intent at most (each fills what the last one left)
-    exchange_buy_reserve: Decimal = Decimal("0.01")  # taker fee checked by the venue + price moves
+    exchange_buy_reserve: Decimal = Decimal("0.005")  # the taker fee the venue checks + price moves
     send_attempts: int = 3
     retry_delay_s: float = 1.0
     fill_wait_s: float = 20.0  # an open market order is polled this long before trying later
@@ -200,6 +200,7 @@ class Executor:
             if refusal is not None:  # a pause stops new orders at once, also between retries
                 await self._finish(row, OrderState.CANCELED, NOT_PLACED + refusal)
                 return Outcome.DONE
+            row = await self._stamp_day(row)
             try:
                 report = await venue.place(row.symbol, side, row.amount, row.client_order_id)
             except (InsufficientFunds, InvalidOrder, DuplicateClientOrderId) as exc:
@@ -214,7 +215,9 @@ class Executor:
                 log.warning("order %s (cid %d): %s; looking it up", row.id, row.client_order_id, exc)
                 await self._note_error(row, f"attempt {attempt}: {exc}")
                 try:
-                    found = await venue.find(row.symbol, row.client_order_id, row.exchange_order_id)
+                    found = await venue.find(
+                        row.symbol, row.client_order_id, row.exchange_order_id, row.cid_date
+                    )
                 except (ExchangeError, TimeoutError, OSError) as lookup_exc:
                     log.warning("order %s: lookup failed (%s); trying later", row.id, lookup_exc)
                     return Outcome.RETRY
@@ -245,7 +248,7 @@ class Executor:
     async def _settle_recorded(self, venue: Venue, row: OrderRow) -> OrderRow | None:
         """Bring an in-flight order up to date from the exchange; None if it cannot be asked now."""
         try:
-            found = await venue.find(row.symbol, row.client_order_id, row.exchange_order_id)
+            found = await venue.find(row.symbol, row.client_order_id, row.exchange_order_id, row.cid_date)
         except (ExchangeError, TimeoutError, OSError) as exc:
             log.warning("order %s (cid %d): could not ask the exchange: %s", row.id, row.client_order_id, exc)
             return None
@@ -263,7 +266,7 @@ class Executor:
             await asyncio.sleep(self.settings.poll_interval_s)
             waited += self.settings.poll_interval_s
             try:
-                found = await venue.find(row.symbol, row.client_order_id, row.exchange_order_id)
+                found = await venue.find(row.symbol, row.client_order_id, row.exchange_order_id, row.cid_date)
             except (ExchangeError, TimeoutError, OSError) as exc:
                 log.warning("order %s: could not ask the exchange: %s", row.id, exc)
                 continue
@@ -374,6 +377,18 @@ class Executor:
             await session.commit()
         log.info("order %s (cid %d) %s: %s", row.id, row.client_order_id, state.value, error)
         await self.publish(current)
+        return current
+
+    async def _stamp_day(self, row: OrderRow) -> OrderRow:
+        """Record the UTC day the client id is sent on (Bitfinex finds a cid only with its day)."""
+        today = format_time_ms(self.now_ms())[:10]
+        if row.cid_date == today:
+            return row
+        async with AsyncSession(self.engine, expire_on_commit=False) as session:
+            current = await session.get(OrderRow, row.id)
+            assert current is not None
+            current.cid_date = today
+            await session.commit()
         return current
 
     async def _note_error(self, row: OrderRow, error: str) -> None:

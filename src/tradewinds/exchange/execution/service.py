@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -31,7 +32,13 @@ from tradewinds.bus import codec, streams, subjects
 from tradewinds.bus.presence import Presence
 from tradewinds.domain.messages import CandleUpdate
 from tradewinds.domain.trading import AccountKind, AssignmentChanged, OrderIntent
-from tradewinds.exchange.adapter import ExchangeAdapter, InvalidOrder, MarketInfo
+from tradewinds.exchange.adapter import (
+    AuthenticationFailed,
+    ExchangeAdapter,
+    ExchangeError,
+    InvalidOrder,
+    MarketInfo,
+)
 from tradewinds.exchange.execution.executor import ExecutionSettings, Executor, Outcome
 from tradewinds.exchange.execution.prices import LatestPrices
 from tradewinds.exchange.execution.venues import (
@@ -41,6 +48,7 @@ from tradewinds.exchange.execution.venues import (
     open_exchange_venue,
     rebuild_paper_account,
 )
+from tradewinds.exchange.resume import wall_clock_ms
 from tradewinds.storage.orders import in_flight_orders, order_event
 from tradewinds.storage.secrets import SecretBox
 from tradewinds.storage.trading_models import OrderRow, TradingAccountRow
@@ -85,6 +93,7 @@ class ExecutionService:
         secrets: SecretBox | None = None,
         adapter_factory: AdapterFactory = default_adapter_factory,
         settings: ServiceSettings | None = None,
+        now_ms: Callable[[], int] = wall_clock_ms,
     ) -> None:
         self.bus = bus
         self.engine = engine
@@ -103,6 +112,7 @@ class ExecutionService:
             self._publish,
             self._pause_account,
             self.settings.execution,
+            now_ms,
         )
         self._markets: dict[str, MarketInfo] = {}
         self._exchange_venues: dict[int, Venue] = {}
@@ -242,10 +252,24 @@ class ExecutionService:
             log.error("intent %s: %s", intent.intent_id, exc)
             await self.executor.note_unplaceable(intent, str(exc))
             return Outcome.DONE
+        except AuthenticationFailed as exc:  # the keys were refused (reading balances, say)
+            await self.executor.note_unplaceable(intent, str(exc))
+            account = await self._account(intent.account_id)
+            if account is not None:
+                await self._pause_account(account, str(exc))
+            return Outcome.DONE
+        except ExchangeError as exc:  # unreachable, maintenance, rate limited: later
+            self.counters.errors += 1
+            log.warning("intent %s: %s; it will be delivered again", intent.intent_id, exc)
+            return Outcome.RETRY
         except Exception:
             self.counters.errors += 1
             log.exception("intent %s failed; it will be delivered again", intent.intent_id)
             return Outcome.RETRY
+
+    async def _account(self, account_id: int) -> TradingAccountRow | None:
+        async with AsyncSession(self.engine, expire_on_commit=False) as session:
+            return await session.get(TradingAccountRow, account_id)
 
     def _lock(self, account_id: int) -> asyncio.Lock:
         return self._account_locks.setdefault(account_id, asyncio.Lock())

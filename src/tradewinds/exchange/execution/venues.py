@@ -26,6 +26,7 @@ from tradewinds.exchange.adapter import (
     OrderReport,
     OrderSide,
 )
+from tradewinds.exchange.ccxt_adapter import CcxtAdapter
 from tradewinds.exchange.paper import DEFAULT_FEE_RATE, PaperAccount
 from tradewinds.storage.orders import fills_of_account
 from tradewinds.storage.secrets import SecretBox
@@ -44,7 +45,11 @@ class Venue(Protocol):
         self, symbol: str, side: OrderSide, amount: Decimal, client_order_id: int
     ) -> OrderReport: ...
 
-    async def find(self, symbol: str, client_order_id: int, order_id: str | None) -> OrderReport | None: ...
+    async def find(
+        self, symbol: str, client_order_id: int, order_id: str | None, cid_date: str
+    ) -> OrderReport | None:
+        """The order by venue id when known, else by client id used on `cid_date` (UTC day)."""
+        ...
 
     async def close(self) -> None: ...
 
@@ -64,7 +69,9 @@ class PaperVenue:
     async def place(self, symbol: str, side: OrderSide, amount: Decimal, client_order_id: int) -> OrderReport:
         return self.account.place_market_order(symbol, side, amount, client_order_id)
 
-    async def find(self, symbol: str, client_order_id: int, order_id: str | None) -> OrderReport | None:
+    async def find(
+        self, symbol: str, client_order_id: int, order_id: str | None, cid_date: str
+    ) -> OrderReport | None:
         return self.account.fetch_order(symbol, client_order_id=client_order_id)
 
     async def close(self) -> None:
@@ -87,9 +94,15 @@ class ExchangeVenue:
     async def place(self, symbol: str, side: OrderSide, amount: Decimal, client_order_id: int) -> OrderReport:
         return await self.adapter.place_market_order(symbol, side, amount, client_order_id)
 
-    async def find(self, symbol: str, client_order_id: int, order_id: str | None) -> OrderReport | None:
+    async def find(
+        self, symbol: str, client_order_id: int, order_id: str | None, cid_date: str
+    ) -> OrderReport | None:
         if order_id:
             return await self.adapter.fetch_order(symbol, order_id=order_id)
+        if isinstance(self.adapter, CcxtAdapter):  # venues where a client id is unique per day
+            return await self.adapter.fetch_order(
+                symbol, client_order_id=client_order_id, placed_day=cid_date
+            )
         return await self.adapter.fetch_order(symbol, client_order_id=client_order_id)
 
     async def close(self) -> None:
