@@ -13,6 +13,7 @@ import io
 import logging
 import multiprocessing
 import threading
+import time
 from collections.abc import Mapping
 from importlib import resources
 from multiprocessing.connection import Connection
@@ -34,7 +35,12 @@ def _sample_candles() -> Any:
 
 
 def dry_run_needs(
-    source: str, params: Mapping[str, ParamValue], candles: Any, time_ms: float = 50.0, points: int = 60
+    source: str,
+    params: Mapping[str, ParamValue],
+    candles: Any,
+    time_ms: float = 50.0,
+    points: int = 60,
+    budget_s: float = 1.0,
 ) -> list[int]:
     """The candles each indicator series the strategy created needs.
 
@@ -87,12 +93,32 @@ def dry_run_needs(
     for sid, position in zip(ids, TargetPosition, strict=True):
         evaluator.set_position(sid, position)
     n = len(candles)
-    for stop in sorted({max(1, n * k // points) for k in range(1, points + 1)}):
+    stops = sorted({max(1, n * k // points) for k in range(1, points + 1)})
+    deadline = time.monotonic() + budget_s
+    # The whole sample first, then spread over it: a slow strategy stops early, seen at its widest.
+    for stop in [stops[-1], *_spread(stops[:-1])]:
         try:
             evaluator.evaluate(candles.slice(0, stop), ids)
         except Exception:  # a failing strategy still told us what it asked for before failing
             log.debug("window dry run failed", exc_info=True)
+        if time.monotonic() > deadline:
+            break
     return sorted(set(needs))
+
+
+def _spread(items: list[int]) -> list[int]:
+    """`items` reordered so that every prefix samples the whole range (1/2, 1/4, 3/4, ...)."""
+    order: list[int] = []
+    seen: set[int] = set()
+    step = len(items)
+    while step >= 1:
+        for index in range(step // 2, len(items), max(step, 1)):
+            if index not in seen:
+                seen.add(index)
+                order.append(items[index])
+        step //= 2
+    order.extend(items[i] for i in range(len(items)) if i not in seen)
+    return order
 
 
 def _serve(conn: Connection) -> None:  # pragma: no cover - the child
