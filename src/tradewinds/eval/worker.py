@@ -61,7 +61,7 @@ class EvaluationWorker:
         self._book: StrategyBook | None = None
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="eval")
         self._subscription: Any = None
-        self.presence = Presence(bus, "eval", self.presence_stats)
+        self.presence = Presence(bus, "eval", self.presence_stats, rates=("evaluations",))
         self.requests = 0
         self.failed_requests = 0
         self._busy_since: float | None = None
