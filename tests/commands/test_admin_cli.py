@@ -29,6 +29,8 @@ TRADEWINDS = [sys.executable, "-m", "tradewinds.cli"]
 API_KEY = "KEYabcdefghijklmnopWXYZ"
 API_SECRET = "s3cr3t-value-that-must-never-show"
 PASSPHRASE = "pass-phrase-never-shown"
+NEW_KEY = "NEWKEYabcdefghijklmn5678"
+NEW_SECRET = "another-secret-never-shown"
 STRATEGY = 'function decide()\n  if close(0) > close(1) then return "long" end\n  return "short"\nend\n'
 D = Decimal
 
@@ -83,6 +85,11 @@ def test_main_flow_and_secrets_stay_secret(cli: Cli, strategy_file: Path, tmp_pa
     assert [a["name"] for a in listed] == ["bfx", "paper"]
     assert listed[1]["balances"] == {"USD": "10000", "BTC": "1"} and listed[1]["fee_rate"] == "0.001"
     cli("account", "show", "--user", "alice@example.com", "--name", "bfx")
+    rekeyed = cli.json(
+        "account", "keys", "--user", "alice@example.com", "--name", "bfx", "--api-key", NEW_KEY,
+        stdin=f"{NEW_SECRET}\n",
+    )  # fmt: skip
+    assert rekeyed["api_key_hint"] == "…5678" and not rekeyed["has_passphrase"]
 
     first = cli.json("strategy", "add", "--user", "alice@example.com", "--name", "trend", str(strategy_file))
     again = cli.json("strategy", "add", "--user", "alice@example.com", "--name", "trend", str(strategy_file))
@@ -123,9 +130,10 @@ def test_main_flow_and_secrets_stay_secret(cli: Cli, strategy_file: Path, tmp_pa
     assert cli.json("assignments") == [view]  # all users
     assert cli.json("orders", "--user", "alice@example.com") == []
 
-    home_files = b"".join(p.read_bytes() for p in (tmp_path / "home").rglob("*") if p.is_file())
+    # The data folder and (on SQLite) the database file with its write-ahead log.
+    home_files = b"".join(p.read_bytes() for p in tmp_path.rglob("*") if p.is_file())
     everything = "\n".join(cli.outputs)
-    for secret in (API_SECRET, PASSPHRASE, API_KEY):
+    for secret in (API_SECRET, PASSPHRASE, API_KEY, NEW_KEY, NEW_SECRET):
         assert secret not in everything, f"{secret!r} was printed"
         assert secret.encode() not in home_files, f"{secret!r} is stored in the clear"
 

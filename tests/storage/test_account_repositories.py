@@ -127,6 +127,19 @@ async def test_accounts_paper_and_exchange_secrets_encrypted(engine: AsyncEngine
     with pytest.raises(InvalidRecord, match="secret is empty"):
         await accounts.add_exchange_account(engine, alice, "y", "bitfinex", key, "  ", box)
 
+    # Keys the exchange refused pause the account; new keys lift the pause.
+    async with AsyncSession(engine) as session, session.begin():
+        row = await session.get(TradingAccountRow, live.id)
+        assert row is not None
+        row.paused_reason = "the exchange refused the API key"
+    assert (await accounts.get_account(engine, alice, "live")).paused_reason
+    replaced, _ = await accounts.replace_api_keys(engine, alice, "live", "N" * 16 + "9876", "new-secret", box)
+    assert replaced.paused_reason is None and replaced.api_key_hint == "…9876" and not replaced.has_passphrase
+    fresh = await accounts.account_credentials(engine, alice.id, live.id, box)
+    assert (fresh.api_key, fresh.api_secret, fresh.passphrase) == ("N" * 16 + "9876", "new-secret", None)
+    with pytest.raises(InvalidRecord, match="paper account"):
+        await accounts.replace_api_keys(engine, alice, "paper", key, secret, box)
+
 
 async def test_assignment_checks_and_allocation_budget(engine: AsyncEngine, box: SecretBox) -> None:
     alice = await users.add_user(engine, "alice@example.com", PASSWORD)
@@ -194,6 +207,9 @@ async def test_assignment_checks_and_allocation_budget(engine: AsyncEngine, box:
     # Disabling what a disabled account holds still works (and keeps the first reason).
     kept = await assignments.set_assignment_enabled(engine, alice, first.id, False)
     assert kept.disabled_reason == "account 'paper' was disabled"
+    assert (await accounts.enable_account(engine, alice, "paper")).enabled
+    again = await assignments.set_assignment_enabled(engine, alice, first.id, True)
+    assert again.enabled and again.disabled_reason is None
 
 
 async def test_concurrent_assignments_cannot_overspend(engine: AsyncEngine) -> None:

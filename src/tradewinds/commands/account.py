@@ -63,9 +63,23 @@ def register(subparsers: Any) -> None:
     add_output_options(listing)
     listing.set_defaults(func=run_list)
 
+    keys = actions.add_parser(
+        "keys",
+        help="replace an exchange account's API keys (clears a pause bad keys caused)",
+        description="Replace an exchange account's API keys; the secret (then the passphrase, with "
+        "--passphrase-stdin) is read from standard input. A pause the old keys caused is lifted.",
+    )
+    add_user_option(keys)
+    keys.add_argument("--name", required=True, help="the account's name")
+    keys.add_argument("--api-key", required=True, metavar="KEY", help="the new API key")
+    keys.add_argument("--passphrase-stdin", action="store_true", help="read a passphrase after the secret")
+    add_output_options(keys)
+    keys.set_defaults(func=run_keys)
+
     for action, helptext, func in (
         ("show", "show one account", run_show),
         ("disable", "disable an account and its assignments", run_disable),
+        ("enable", "enable a disabled account (its assignments stay disabled)", run_enable),
     ):
         sub = actions.add_parser(action, help=helptext)
         add_user_option(sub)
@@ -213,6 +227,49 @@ def run_disable(args: argparse.Namespace) -> int:
             lines.append(f"  and its {len(stopped)} enabled assignments: {', '.join(map(str, stopped))}")
             lines.append(notice_line(published))
         emit(args, {"account": account, "disabled_assignments": stopped, "notified": published}, lines)
+        return 0
+
+    return run_admin(args, task)
+
+
+def run_enable(args: argparse.Namespace) -> int:
+    from tradewinds.storage.accounts import enable_account
+
+    async def task(engine: AsyncEngine) -> int:
+        user = await find_user(engine, args.user)
+        account = await enable_account(engine, user, args.name)
+        lines = [
+            f"enabled account {account.name} of {user.email}",
+            "  its assignments stay disabled: tradewinds assign enable ID",
+        ]
+        emit(args, account, lines)
+        return 0
+
+    return run_admin(args, task)
+
+
+def run_keys(args: argparse.Namespace) -> int:
+    from tradewinds.config import tradewinds_home
+    from tradewinds.domain.trading import AssignmentChanged
+    from tradewinds.storage.accounts import replace_api_keys
+    from tradewinds.storage.secrets import SecretBox
+
+    async def task(engine: AsyncEngine) -> int:
+        user = await find_user(engine, args.user)
+        names = ["API secret", "passphrase"] if args.passphrase_stdin else ["API secret"]
+        secrets = read_secret_lines(names)
+        box = SecretBox.load(tradewinds_home())
+        passphrase = secrets[1] if args.passphrase_stdin else None
+        account, ids = await replace_api_keys(
+            engine, user, args.name, args.api_key, secrets[0], box, passphrase=passphrase
+        )
+        published = await publish_changes(
+            [AssignmentChanged(assignment_id=i, user_id=user.id, reason="account keys replaced") for i in ids]
+        )
+        lines = [f"replaced the API keys of account {account.name} of {user.email}", *describe(account)[1:]]
+        if ids:
+            lines.append(notice_line(published))
+        emit(args, account, lines)
         return 0
 
     return run_admin(args, task)

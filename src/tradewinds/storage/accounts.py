@@ -136,11 +136,7 @@ async def add_exchange_account(
     passphrase: str | None = None,
 ) -> Account:
     exchange_id = _known_exchange(exchange)
-    key, secret = api_key.strip(), api_secret.strip()
-    if not key or any(char.isspace() for char in key):
-        raise InvalidRecord("the API key is empty or holds spaces")
-    if not secret:
-        raise InvalidRecord("the API secret is empty (it is read from standard input)")
+    key, secret = _check_keys(api_key, api_secret)
     phrase = passphrase.strip() if passphrase else None
     row = TradingAccountRow(
         user_id=user.id,
@@ -198,6 +194,44 @@ async def disable_account(engine: AsyncEngine, user: User, name: str) -> tuple[A
     return _view(row), sorted(ids)
 
 
+async def enable_account(engine: AsyncEngine, user: User, name: str) -> Account:
+    """Enable a disabled account again; its assignments stay disabled until enabled one by one."""
+    async with AsyncSession(engine, expire_on_commit=False) as session, session.begin():
+        row = await _find(session, user, name)
+        row.enabled = True
+    return _view(row)
+
+
+async def replace_api_keys(
+    engine: AsyncEngine,
+    user: User,
+    name: str,
+    api_key: str,
+    api_secret: str,
+    box: SecretBox,
+    passphrase: str | None = None,
+) -> tuple[Account, list[int]]:
+    """New keys for an exchange account; clears a pause the old keys caused. Returns the account
+    and its enabled assignments' ids (they may trade again)."""
+    key, secret = _check_keys(api_key, api_secret)
+    phrase = passphrase.strip() if passphrase else None
+    async with AsyncSession(engine, expire_on_commit=False) as session, session.begin():
+        row = await _find(session, user, name)
+        if row.kind != AccountKind.EXCHANGE.value:
+            raise InvalidRecord(f"account {row.name!r} is a paper account: it has no API keys")
+        row.api_key_enc, row.api_secret_enc = box.encrypt(key), box.encrypt(secret)
+        row.passphrase_enc = box.encrypt(phrase) if phrase else None
+        row.paused_reason = None
+        ids = (
+            await session.scalars(
+                select(AssignmentRow.id).where(
+                    AssignmentRow.account_id == row.id, AssignmentRow.enabled.is_(True)
+                )
+            )
+        ).all()
+    return _view(row, box), sorted(ids)
+
+
 async def account_credentials(
     engine: AsyncEngine, user_id: int, account_id: int, box: SecretBox
 ) -> Credentials:
@@ -216,6 +250,15 @@ def paper_balances(row: TradingAccountRow) -> dict[str, Decimal]:
     if not row.paper_balances:
         return {}
     return {code: Decimal(amount) for code, amount in json.loads(row.paper_balances).items()}
+
+
+def _check_keys(api_key: str, api_secret: str) -> tuple[str, str]:
+    key, secret = api_key.strip(), api_secret.strip()
+    if not key or any(char.isspace() for char in key):
+        raise InvalidRecord("the API key is empty or holds spaces")
+    if not secret:
+        raise InvalidRecord("the API secret is empty (it is read from standard input)")
+    return key, secret
 
 
 async def _find(session: AsyncSession, user: User, name: str) -> TradingAccountRow:
