@@ -131,14 +131,35 @@ def test_syntax_errors_are_found_at_check() -> None:
 @pytest.mark.parametrize(
     ("source", "message"),
     [
-        ("ta.sma(0)", "ta.sma"),
-        ("ta.sma('ten')", "must be numbers"),
+        ("ta.sma(0)", "ta.sma: period must be at least 1 candle, got 0"),
+        ("ta.sma('ten')", 'ta.sma: period must be a whole number of candles, got the string "ten"'),
+        ("ta.sma({})", "ta.sma: period must be a whole number of candles, got a table"),
+        ("ta.sma(0/0)", "ta.sma: period must be a whole number of candles, got NaN"),
+        ("ta.sma(math.huge)", "ta.sma: period must be a whole number of candles, got infinity"),
+        ("ta.sma(2.5)", "ta.sma: period must be a whole number of candles, got 2.5"),
+        ("ta.sma(true)", "ta.sma: period must be a whole number of candles, got true"),
+        ("ta.sma(10, 20)", "ta.sma takes at most 1 parameter (period), got 2"),
+        ("ta.macd(12, 26, {})", "ta.macd: signal must be a whole number of candles, got a table"),
+        ("ta.bollinger(20, 'x')", 'ta.bollinger: deviations must be a number, got the string "x"'),
+        ("ta.bollinger(20, -1)", "ta.bollinger: deviations must be at least 0, got -1"),
+        ("ta.highest()", "ta.highest: period is required"),
+        ("ta.obv(3)", "ta.obv takes no parameters, got 1"),
+        ("ta.rsi(1)", "ta.rsi: period must be at least 2 candles, got 1"),
         ("ta.atr(14, close)", "takes no source argument"),
         ("ta.sma(close, 10)", "numeric parameters first"),
-        ("ta.nosuch(3)", "attempt to call field 'nosuch'"),
+        ("ta.smaa(10)", "there is no indicator ta.smaa; did you mean ta.sma?"),
+        ("ta.nosuch(3)", "there is no indicator ta.nosuch; see docs/strategies.md"),
+        ("local x = ema(10)", "there is no function ema; did you mean ta.ema?"),
+        ("local x = crossovr(close, 1)", "there is no function crossovr; did you mean crossover?"),
         ("close(1.5)", "whole number"),
+        ("close('x')", "got x"),
         ("crossover(1, 'x')", "crossover(a, b)"),
         ("param(3, 1)", "name must be a string"),
+        ("local t = nil; t.x = 1", "attempt to index local 't' (a nil value)"),
+        ("local s = ta.sma(3) + 1", "attempt to perform arithmetic"),
+        ("math.floor = 1", "math is read-only"),
+        ("rawset(ta, 'x', 1)", "cannot rawset a protected table"),
+        ("error('\\255 bad')", "? bad"),
     ],
 )
 def test_api_misuse_is_explained_with_the_line(window: CandleArrays, source: str, message: str) -> None:
@@ -146,8 +167,16 @@ def test_api_misuse_is_explained_with_the_line(window: CandleArrays, source: str
     sid = evaluator.add_strategy(f"local ok = true\n{source}\nreturn nil")
     (result,) = evaluator.evaluate(window, [sid])
     assert result.outcome is Outcome.ERROR
-    assert result.message is not None and result.message.startswith("line 2: ")
+    assert result.message is not None and result.message.startswith("line 2: "), result.message
     assert message in result.message
+    # never the sandbox's own lines, heap addresses or tracebacks
+    for internal in ("tradewinds-sandbox", "0x", "Lua table", "Traceback", "[string"):
+        assert internal not in result.message
+    # and a backtest says the same, with the candle
+    with pytest.raises(StrategyRuntimeError) as info:
+        run_over_history(f"local ok = true\n{source}\nreturn nil", window)
+    assert str(info.value).startswith(result.message + " (at candle 0,"), str(info.value)
+    assert info.value.line == 2
 
 
 def test_indicators_compose_and_have_multiple_outputs(window: CandleArrays) -> None:

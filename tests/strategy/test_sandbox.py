@@ -193,9 +193,10 @@ def test_hundreds_of_hostile_then_a_thousand_normal(window: CandleArrays) -> Non
 
 
 def test_supervisor_replaces_a_process_stuck_in_c(window: CandleArrays) -> None:
-    with SupervisedEvaluator() as supervised:
+    # A budget far too generous lets a pattern through that runs for about a second in C.
+    with SupervisedEvaluator(Limits(pattern_budget=1e12)) as supervised:
         ok = supervised.add_strategy('return "long"')
-        # Within the pattern budget, so it runs, for about a second, in C where no hook fires.
+        # Within that pattern budget, so it runs, for about a second, in C where no hook fires.
         stuck = supervised.add_strategy("return ('a'):rep(999):find('.-.-b')")
         after = supervised.add_strategy('return "short"')
         started = time.monotonic()

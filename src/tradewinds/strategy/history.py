@@ -31,10 +31,12 @@ from tradewinds.strategy.errors import (
     StrategyError,
     StrategyLimitExceeded,
     StrategyRuntimeError,
+    explain,
     plain_message,
+    result_message,
 )
 from tradewinds.strategy.limits import Limits
-from tradewinds.strategy.runtime import Dataset, ParamValue, StrategyRuntime
+from tradewinds.strategy.runtime import COLLECT_AFTER_BYTES, Dataset, ParamValue, StrategyRuntime, known_names
 
 # The control block: int64 candle index being decided, int64 "computing an indicator" flag.
 _HEADER = 16
@@ -89,6 +91,16 @@ def run_over_history(
         payload, decisions = _worker.run(source, candles, dict(params or {}), spare)
         if payload.get("killed"):
             _worker = None
+        if payload.get("killed") and payload["kind"] == "timeout":
+            # The JIT-compiled run cannot say where it was stuck: replay that candle with the
+            # time-limit hook on, in a fresh worker, to name the strategy's line.
+            _worker = _HistoryWorker()
+            index = int(payload["index"])
+            held = decisions[:index][decisions[:index] != 0]
+            position = "long" if len(held) and held[-1] > 0 else "short"
+            payload["line"] = _worker.locate(source, candles, dict(params or {}), limits, index, position)
+            if not _worker.alive():
+                _worker = None
     return _result(payload, decisions, candles, limits)
 
 
@@ -177,6 +189,30 @@ class _HistoryWorker:
         if payload.get("killed"):
             self.close()
         return payload, result
+
+    def locate(
+        self,
+        source: str,
+        candles: CandleArrays,
+        params: dict[str, ParamValue],
+        limits: Limits,
+        index: int,
+        position: str,
+    ) -> int | None:
+        """The strategy line where deciding at candle `index` runs out of time, if it does."""
+        n = len(candles)
+        data = self._buffer(n)
+        columns, _ = _views(data, n)
+        for target, column in zip(columns, _columns(candles), strict=True):
+            target[:] = column
+        self.header[:] = (-1, 0)
+        _send(self.job_write, (str(data.path), data.size, n, source, params, limits, (index, position)))
+        payload = _supervise(self.pid, self.result_read, self.header, limits)
+        if payload.get("killed"):
+            self.close()
+            return None
+        line = payload.get("line")
+        return int(line) if line is not None else None
 
     def close(self) -> None:
         for fd in (self.job_write, self.result_read):
@@ -270,14 +306,17 @@ def _serve(job_fd: int, result_fd: int, header: npt.NDArray[np.int64]) -> None: 
     status = 0
     try:
         while (job := _receive(job_fd)) is not None:
-            path, size, n, source, params, limits = job
+            path, size, n, source, params, limits = job[:6]
             if path not in attached:
                 for old in attached.values():
                     old.close()
                 attached = {path: _SharedBuffer(Path(path), size, create=False)}
             columns, decisions = _views(attached[path], n)
             candles = CandleArrays(*columns)
-            _send(result_fd, _run_job(source, candles, params, limits, decisions, header))
+            if len(job) > 6:
+                _send(result_fd, _locate_job(source, candles, params, limits, job[6], header))
+            else:
+                _send(result_fd, _run_job(source, candles, params, limits, decisions, header))
     except BaseException:
         status = 1
     finally:
@@ -297,17 +336,26 @@ def _run_job(
 
     try:
         runtime = StrategyRuntime(limits, jit=True)
-        runtime.use(Dataset(candles, on_compute=computing))
+        runtime.use(Dataset(candles, on_compute=computing, limits=limits))
         chunk = runtime.compile(source)
         table, seen = runtime.lua.execute(_RECORD_READS)(runtime.params_table(params))
         runtime.reset_memory_limit()
         result = runtime.api.run_history(
-            chunk, len(candles), decisions.ctypes.data, header.ctypes.data, table
+            chunk,
+            len(candles),
+            decisions.ctypes.data,
+            header.ctypes.data,
+            table,
+            COLLECT_AFTER_BYTES / 1024,
+            lambda: runtime.reset_memory_limit(collect=False),
         )
+        runtime.lift_memory_limit()
         return {
             "ok": bool(result["ok"]),
             "kind": result["kind"],
             "message": result["message"],
+            "result_type": result["result_type"],
+            "result_value": result["result_value"],
             "index": result["index"],
             "warmup_candles": int(result["warmup_candles"]),
             "warmup": result["warmup"],
@@ -322,11 +370,42 @@ def _run_job(
         return {"ok": False, "kind": "internal", "message": repr(exc), "index": None}
 
 
+def _locate_job(
+    source: str,
+    candles: CandleArrays,
+    params: Mapping[str, ParamValue],
+    limits: Limits,
+    where: tuple[int, str],
+    header: npt.NDArray[np.int64],
+) -> dict[str, Any]:  # pragma: no cover - runs in the worker
+    index, position = where
+
+    def computing(busy: bool) -> None:
+        header[1] = 1 if busy else 0
+
+    try:
+        runtime = StrategyRuntime(limits, jit=False)
+        runtime.use(Dataset(candles, on_compute=computing, limits=limits))
+        chunk = runtime.compile(source)
+        table = runtime.params_table(params)
+        runtime.reset_memory_limit()
+        header[0] = index
+        line = runtime.api.live.locate_timeout(chunk, index, table, position, limits.time_ms)
+        runtime.lift_memory_limit()
+        return {"ok": True, "line": line}
+    except Exception as exc:
+        return {"ok": False, "kind": "internal", "message": repr(exc)}
+
+
 def _supervise(pid: int, result_fd: int, header: npt.NDArray[np.int64], limits: Limits) -> dict[str, Any]:
     """Wait for the worker's payload, killing it if one candle overruns the time limit."""
     last_index = -1
     last_change = time.monotonic()
     allowed = limits.time_ms * _KILL_FACTOR / 1000.0
+    # Indicator computations pause the candle's clock but count against the run's indicator time.
+    indicators_allowed = limits.indicator_time_ms * _KILL_FACTOR / 1000.0
+    computing_since: float | None = None
+    computing_total = 0.0
     while True:
         ready, _, _ = select.select([result_fd], [], [], _POLL_S)
         if ready:
@@ -337,6 +416,15 @@ def _supervise(pid: int, result_fd: int, header: npt.NDArray[np.int64], limits: 
             return _died(pid, header)
         now = time.monotonic()
         index, computing = int(header[0]), int(header[1])
+        if computing and computing_since is None:
+            computing_since = now
+        elif not computing and computing_since is not None:
+            computing_total += now - computing_since
+            computing_since = None
+        if computing_since is not None and computing_total + now - computing_since > indicators_allowed:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            return {"ok": False, "kind": "indicator_time", "message": None, "index": index, "killed": True}
         if index != last_index or computing or index < 0:
             last_index, last_change = index, now
         elif now - last_change > allowed:
@@ -382,11 +470,26 @@ def _result(
     index = int(index)
     when = _iso(int(candles.time[index]))
     if kind == "timeout":
-        message = payload.get("message") or f"time limit of {limits.time_text} exceeded"
-        raise StrategyLimitExceeded(f"{message} at candle {index} ({when})", "time")
+        line = payload.get("line")
+        where = f"line {line}: " if line is not None else ""
+        raise StrategyLimitExceeded(
+            f"{where}time limit of {limits.time_text} exceeded at candle {index} ({when})", "time", line
+        )
+    if kind == "indicator_time":
+        raise StrategyLimitExceeded(
+            f"indicator time limit of {limits.indicator_time_text} exceeded: creating indicators took "
+            f"longer in total (at candle {index}, {when})",
+            "time",
+        )
     if kind == "memory":
-        raise StrategyLimitExceeded(f"{payload['message']} at candle {index} ({when})", "memory")
-    message, line = plain_message(str(payload["message"]))
+        raise StrategyLimitExceeded(
+            f"memory limit of {limits.memory_text} exceeded at candle {index} ({when})", "memory"
+        )
+    if kind == "result":
+        message, line = result_message(str(payload["result_type"]), payload.get("result_value")), None
+    else:
+        message, line = plain_message(str(payload["message"]))
+        message = explain(message, known_names())
     raise StrategyRuntimeError(
         f"{message} (at candle {index}, {when})", index, int(candles.time[index]), line
     )

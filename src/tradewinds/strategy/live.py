@@ -8,8 +8,10 @@ in every loop; C functions the hook cannot interrupt are bounded by `SupervisedE
 from __future__ import annotations
 
 import enum
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -17,9 +19,9 @@ import numpy.typing as npt
 from tradewinds.domain.candle_arrays import CandleArrays
 from tradewinds.domain.positions import TargetPosition
 from tradewinds.strategy import indicators
-from tradewinds.strategy.errors import plain_message
+from tradewinds.strategy.errors import EvaluatorFailure, explain, plain_message, result_message
 from tradewinds.strategy.limits import Limits
-from tradewinds.strategy.runtime import Dataset, ParamValue, StrategyRuntime
+from tradewinds.strategy.runtime import COLLECT_AFTER_BYTES, Dataset, ParamValue, StrategyRuntime, known_names
 
 
 class Outcome(enum.Enum):
@@ -29,6 +31,9 @@ class Outcome(enum.Enum):
     ERROR = "error"  # the strategy failed; keep the position
     TIMEOUT = "timeout"
     MEMORY = "memory"
+    # Not run: it stopped the evaluation process too often (see SupervisedEvaluator). The
+    # decision layer should disable the assignment; `message` gives the reason.
+    DISABLED = "disabled"
 
 
 @dataclass(frozen=True)
@@ -38,32 +43,33 @@ class Evaluation:
     target: TargetPosition | None  # set only when DECIDED
     message: str | None = None  # the warm-up note or the error, in plain words
     logs: list[str] = field(default_factory=list)
+    # It stopped an evaluation process before, so it is evaluated alone, after the others.
+    quarantined: bool = False
 
     @property
     def failed(self) -> bool:
-        return self.outcome in (Outcome.ERROR, Outcome.TIMEOUT, Outcome.MEMORY)
-
-
-_KINDS = {
-    "warmup": Outcome.WARMING_UP,
-    "error": Outcome.ERROR,
-    "timeout": Outcome.TIMEOUT,
-    "memory": Outcome.MEMORY,
-}
+        return self.outcome in (Outcome.ERROR, Outcome.TIMEOUT, Outcome.MEMORY, Outcome.DISABLED)
 
 
 class LiveEvaluator:
-    """Holds compiled strategies and evaluates them on candle windows (one thread only)."""
+    """Holds compiled strategies and evaluates them on candle windows (one thread only).
+
+    Each evaluation has its own memory budget: the limit is set to what is live plus
+    `limits.memory_mb` just before the strategy runs and lifted as soon as it returns, and an
+    evaluation that left garbage is followed by a full collection. So a strategy's verdict on a
+    window does not depend on which strategies ran before it.
+    """
 
     def __init__(self, limits: Limits | None = None) -> None:
         indicators.preload()  # before any deadline counts
         self.limits = limits or Limits()
         self.runtime = StrategyRuntime(self.limits, jit=False)
-        lua = self.runtime.lua
-        self._chunks = lua.table()
-        self._params = lua.table()
-        self._positions = lua.table()
+        self._chunks: dict[int, Any] = {}
+        self._params: dict[int, Any] = {}
+        self._positions: dict[int, str] = {}
         self._next_id = 1
+        self._lines: list[str] = []
+        self._known_names = known_names()
         self.progress: npt.NDArray[np.float64] = np.zeros(2, dtype=np.float64)
 
     def add_strategy(
@@ -74,60 +80,77 @@ class LiveEvaluator:
     ) -> int:
         """Compile `source` (raises StrategySyntaxError) and return its id."""
         chunk = self.runtime.compile(source)
+        table = self.runtime.params_table(params)
         sid = strategy_id if strategy_id is not None else self._next_id
         self._next_id = max(self._next_id, sid + 1)
         self._chunks[sid] = chunk
-        self._params[sid] = self.runtime.params_table(params)
-        self.runtime.reset_memory_limit()
+        self._params[sid] = table
         return sid
 
     def remove_strategy(self, strategy_id: int) -> None:
-        self._chunks[strategy_id] = None
-        self._params[strategy_id] = None
-        self._positions[strategy_id] = None
+        self._chunks.pop(strategy_id, None)
+        self._params.pop(strategy_id, None)
+        self._positions.pop(strategy_id, None)
 
     def set_position(self, strategy_id: int, position: TargetPosition) -> None:
         """What `position()` returns to the strategy: the position its assignment holds now."""
         self._positions[strategy_id] = position.value
 
     def evaluate(self, window: CandleArrays, strategy_ids: Sequence[int]) -> list[Evaluation]:
-        """Decide at the last candle of `window` for each strategy, in order."""
+        """Decide at the last candle of `window` for each strategy, in order.
+
+        Raises EvaluatorFailure if the engine itself fails (not the strategy's own error)."""
         if len(window) == 0:
             raise ValueError("cannot evaluate strategies on an empty candle window")
         for sid in strategy_ids:
-            if self._chunks[sid] is None:
+            if sid not in self._chunks:
                 raise KeyError(f"no strategy with id {sid}")
         self.runtime.use(Dataset(window))
-        self.runtime.api.live.start(len(window))
-        out = np.zeros(len(strategy_ids), dtype=np.int8)
-        problems, logs = self.runtime.api.live.evaluate(
-            self._chunks,
-            self._params,
-            self._positions,
-            self.runtime.lua.table_from(list(strategy_ids)),
-            len(strategy_ids),
-            out.ctypes.data,
-            self.progress.ctypes.data,
-            self.limits.time_ms,
-        )
-        return self._collect(strategy_ids, out, problems, logs)
-
-    def _collect(
-        self, strategy_ids: Sequence[int], out: npt.NDArray[np.int8], problems: object, logs: object
-    ) -> list[Evaluation]:
-        failed = {int(k): (str(v[1]), str(v[2])) for k, v in problems.items()}  # type: ignore[attr-defined]
-        logged = {int(k): [str(line) for line in v.values()] for k, v in logs.items()}  # type: ignore[attr-defined]
-        results: list[Evaluation] = []
-        for position, (sid, decision) in enumerate(zip(strategy_ids, out.tolist(), strict=True)):
-            k = position + 1
-            lines = logged.get(k, [])
-            if k in failed:
-                kind, text = failed[k]
-                message = text if kind == "warmup" else plain_message(text)[0]
-                results.append(Evaluation(sid, _KINDS[kind], None, message, lines))
-            elif decision == 0:
-                results.append(Evaluation(sid, Outcome.KEPT, None, None, lines))
-            else:
-                target = TargetPosition.LONG if decision > 0 else TargetPosition.SHORT
-                results.append(Evaluation(sid, Outcome.DECIDED, target, None, lines))
+        self.runtime.api.live.start(len(window), self._lines.append)
+        results = [self._evaluate_one(index, sid) for index, sid in enumerate(strategy_ids)]
+        self.progress[0] = len(strategy_ids)
         return results
+
+    def _evaluate_one(self, index: int, sid: int) -> Evaluation:
+        runtime = self.runtime
+        self._lines.clear()
+        self.progress[1] = time.monotonic() * 1000.0
+        self.progress[0] = index
+        before = runtime.memory_used()
+        runtime.lua.set_max_memory(before + self.limits.memory_bytes, total=True)
+        try:
+            reply = runtime.api.live.evaluate_one(
+                self._chunks[sid], self._params[sid], self._positions.get(sid, "short"), self.limits.time_ms
+            )
+        except Exception as exc:
+            raise EvaluatorFailure(sid, index, f"{type(exc).__name__}: {exc}") from exc
+        finally:
+            runtime.lift_memory_limit()
+            if runtime.memory_used() - before > COLLECT_AFTER_BYTES:
+                runtime.api.collect()
+        return self._evaluation(sid, reply, list(self._lines))
+
+    def _evaluation(self, sid: int, reply: Any, lines: list[str]) -> Evaluation:
+        if isinstance(reply, str):
+            reply = (reply,)
+        if not isinstance(reply, tuple):
+            if reply == 0:
+                return Evaluation(sid, Outcome.KEPT, None, None, lines)
+            target = TargetPosition.LONG if reply > 0 else TargetPosition.SHORT
+            return Evaluation(sid, Outcome.DECIDED, target, None, lines)
+        kind = reply[0]
+        if kind == "warmup":
+            return Evaluation(sid, Outcome.WARMING_UP, None, str(reply[1]), lines)
+        if kind == "timeout":
+            line = reply[1] if len(reply) > 1 else None
+            where = f"line {int(line)}: " if line is not None else ""
+            text = f"{where}time limit of {self.limits.time_text} exceeded"
+            return Evaluation(sid, Outcome.TIMEOUT, None, text, lines)
+        if kind == "result":
+            value = reply[2] if len(reply) > 2 else None
+            return Evaluation(sid, Outcome.ERROR, None, result_message(str(reply[1]), value), lines)
+        if kind == "error":
+            message = explain(plain_message(str(reply[1]))[0], self._known_names)
+            return Evaluation(sid, Outcome.ERROR, None, message, lines)
+        text = f"memory limit of {self.limits.memory_text} exceeded"
+        return Evaluation(sid, Outcome.MEMORY, None, text, lines)

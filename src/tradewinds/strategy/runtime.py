@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 from collections.abc import Callable, Mapping
 from importlib import resources
 from typing import Any
@@ -30,6 +31,52 @@ ParamValue = float | int | str | bool
 
 PRICE_SERIES = ("time", "open", "high", "low", "close", "volume")
 _PRELUDE = resources.files("tradewinds.strategy").joinpath("sandbox.lua").read_text("utf-8")
+# Errors located in the prelude carry this name; the sandbox moves them to the strategy's line.
+_PRELUDE_CHUNK = "tradewinds-sandbox"
+# A full collection runs after an evaluation that left more than this much garbage, so the next
+# one's memory budget is measured from what is live (LuaJIT does not collect when an allocation
+# fails). Smaller leftovers stay: the next budget starts above them, so they cost it nothing.
+COLLECT_AFTER_BYTES = 256 * 1024
+
+
+class IndicatorLimitError(Exception):
+    """A history run asked for more indicator series, memory or time than its limits allow."""
+
+
+# The names a strategy can call, for "did you mean" hints (kept in step with sandbox.lua's `base`).
+_API_GLOBALS = [
+    "type",
+    "pairs",
+    "ipairs",
+    "select",
+    "tostring",
+    "tonumber",
+    "error",
+    "pcall",
+    "assert",
+    "next",
+    "setmetatable",
+    "getmetatable",
+    "rawget",
+    "rawequal",
+    "rawset",
+    "unpack",
+    "math",
+    "string",
+    "table",
+    "ta",
+    "crossover",
+    "crossunder",
+    "param",
+    "log",
+    "print",
+    "position",
+    *PRICE_SERIES,
+]
+
+
+def known_names() -> list[str]:
+    return _API_GLOBALS + [f"ta.{name}" for name in INDICATORS]
 
 
 def _refuse_attribute(obj: object, name: object, is_setting: bool) -> str:
@@ -44,8 +91,20 @@ class Dataset:
     arrays must stay alive while Lua holds pointers to them, which this object guarantees.
     """
 
-    def __init__(self, candles: CandleArrays, on_compute: Callable[[bool], None] | None = None):
+    def __init__(
+        self,
+        candles: CandleArrays,
+        on_compute: Callable[[bool], None] | None = None,
+        limits: Limits | None = None,
+    ):
+        """With `limits`, the indicator series this dataset computes are bounded in number,
+        memory and total compute time (history runs; a live window is small and timed by the
+        strategy's own deadline)."""
         self.length = len(candles)
+        self.limits = limits
+        self.indicator_count = 0
+        self.indicator_bytes = 0
+        self.indicator_seconds = 0.0
         self.arrays: list[FloatArray] = [np.empty(0)]
         self.first: list[int] = [0]
         self.names: list[str] = [""]
@@ -68,16 +127,43 @@ class Dataset:
         description, first index), or (None, message) for a user mistake."""
         if self._on_compute is not None:
             self._on_compute(True)
+        started = time.monotonic()
         try:
+            self._check_room(name)
             return self._create(name, int(source_id), raw)
-        except IndicatorParamError as exc:
+        except (IndicatorParamError, IndicatorLimitError) as exc:
             return (None, str(exc))
         except Exception as exc:  # a bug here must not show the strategy owner a traceback
             log.exception("computing ta.%s failed", name)
             return (None, f"ta.{name} could not be computed: {exc}")
         finally:
+            self.indicator_seconds += time.monotonic() - started
             if self._on_compute is not None:
                 self._on_compute(False)
+
+    def _check_room(self, name: str) -> None:
+        limits = self.limits
+        if limits is None:
+            return
+        spec = INDICATORS[name]
+        if self.indicator_count + len(spec.outputs) > limits.max_indicator_series:
+            raise IndicatorLimitError(
+                f"indicator limit: a backtest may create at most {limits.max_indicator_series} "
+                f"indicator series (each ta.* call with different parameters or source is one, "
+                f"an output of ta.{name} another); this call would make "
+                f"{self.indicator_count + len(spec.outputs)}"
+            )
+        needed = self.indicator_bytes + len(spec.outputs) * self.length * 8
+        if needed > limits.indicator_memory_bytes:
+            raise IndicatorLimitError(
+                f"indicator memory limit of {limits.indicator_memory_text} exceeded: ta.{name} over "
+                f"{self.length:,} candles would bring the indicators to {needed / 2**20:.0f} MiB"
+            )
+        if self.indicator_seconds * 1000 > limits.indicator_time_ms:
+            raise IndicatorLimitError(
+                f"indicator time limit of {limits.indicator_time_text} exceeded: creating "
+                f"indicators took {self.indicator_seconds * 1000:.0f} ms so far"
+            )
 
     def _create(self, name: str, source_id: int, raw: tuple[Any, ...]) -> tuple[Any, ...]:
         spec = INDICATORS[name]
@@ -109,6 +195,8 @@ class Dataset:
             first = source_first + spec.candles_needed_for(params, index) - 1
             label = described if len(outputs) == 1 else f"{described}.{spec.outputs[index]}"
             series_id = self._add(column, label, first)
+            self.indicator_count += 1
+            self.indicator_bytes += column.nbytes
             result.extend((series_id, self.address(series_id), label, first))
         return tuple(result)
 
@@ -127,12 +215,11 @@ class StrategyRuntime:
         )
         self.lua.execute("python = nil")
         self.dataset: Dataset | None = None
-        prelude = self.lua.execute(f"return function(...) {_PRELUDE}\nend")
+        prelude = self.lua.execute(f"return function(...) {_PRELUDE}\nend", name=f"={_PRELUDE_CHUNK}")
         self.api = prelude(self._create_indicator, self._config_table())
         if not jit:
             # The time-limit hook never fires inside compiled traces.
             self.api.jit_off()
-        self.reset_memory_limit()
 
     def _config_table(self) -> Any:
         limits = self.limits
@@ -142,6 +229,19 @@ class StrategyRuntime:
                     "name": spec.name,
                     "default_source": spec.default_source if spec.inputs == ("source",) else None,
                     "noutputs": len(spec.outputs),
+                    "params": self.lua.table_from(
+                        [
+                            self.lua.table_from(
+                                {
+                                    "name": p.name,
+                                    "minimum": p.minimum,
+                                    "integer": p.integer,
+                                    "required": p.default is None,
+                                }
+                            )
+                            for p in spec.params
+                        ]
+                    ),
                 }
             )
             for spec in INDICATORS.values()
@@ -156,14 +256,23 @@ class StrategyRuntime:
                 "logs_per_evaluation": limits.logs_per_evaluation,
                 "log_line_chars": limits.log_line_chars,
                 "hook_interval": limits.hook_interval,
+                "host_chunk": _PRELUDE_CHUNK,
                 "indicators": self.lua.table_from(indicators),
             }
         )
 
-    def reset_memory_limit(self) -> None:
+    def reset_memory_limit(self, collect: bool = True) -> None:
         """Allow the strategy `limits.memory_mb` on top of what the runtime holds now."""
-        self.api.collect()
-        self.lua.set_max_memory(self.lua.get_memory_used() + self.limits.memory_bytes, total=True)
+        if collect:
+            self.api.collect()
+        self.lua.set_max_memory(self.memory_used() + self.limits.memory_bytes, total=True)
+
+    def memory_used(self) -> int:
+        return int(self.lua.get_memory_used(total=True))
+
+    def lift_memory_limit(self) -> None:
+        """No limit: for the host's own work between evaluations."""
+        self.lua.set_max_memory(0)
 
     def _create_indicator(self, name: str, source_id: int, *params: Any) -> tuple[Any, ...]:
         if self.dataset is None:

@@ -50,11 +50,86 @@ local PATTERN_BUDGET = config.pattern_budget
 local LOG_LINES = config.log_lines
 local LOG_LINE_CHARS = config.log_line_chars
 local LOGS_PER_EVALUATION = config.logs_per_evaluation
+local MESSAGE_CHARS = 500
 
 -- Errors the sandbox raises to end an evaluation; a strategy's own pcall cannot swallow them.
-local WARMUP, TIMEOUT = {}, {}
+local WARMUP, TIMEOUT, BAD_RESULT = {}, {}, {}
+local bad_result_type, bad_result_value = nil, nil
 local function is_fatal(e)
   return rawequal(e, WARMUP) or rawequal(e, TIMEOUT) or e == "not enough memory"
+end
+
+-- Text a strategy produced (log lines, error messages, returned strings) on its way to the host:
+-- bounded, and valid UTF-8 (the host decodes it strictly), invalid bytes shown as "?".
+local function clean_text(s, max)
+  if #s > max then s = str_sub(s, 1, max) .. "..." end
+  if not str_find(s, "[\128-\255]") then return s end
+  local out, k, i, len = {}, 0, 1, #s
+  while i <= len do
+    local c = str_byte(s, i)
+    local size = (c < 0x80 and 1) or (c >= 0xC2 and c <= 0xDF and 2) or (c >= 0xE0 and c <= 0xEF and 3)
+      or (c >= 0xF0 and c <= 0xF4 and 4) or 0
+    local ok = size > 0 and i + size - 1 <= len
+    for j = i + 1, ok and i + size - 1 or 0 do
+      local b = str_byte(s, j)
+      if b < 0x80 or b > 0xBF then ok = false end
+    end
+    if ok and size >= 3 then -- overlong forms and surrogates, which strict decoders refuse
+      local b = str_byte(s, i + 1)
+      if (c == 0xE0 and b < 0xA0) or (c == 0xED and b > 0x9F) or (c == 0xF0 and b < 0x90) or (c == 0xF4 and b > 0x8F) then
+        ok = false
+      end
+    end
+    k = k + 1
+    if ok then out[k] = str_sub(s, i, i + size - 1); i = i + size else out[k] = "?"; i = i + 1 end
+  end
+  return tbl_concat(out)
+end
+
+-- The closest of `names` to `word` by edit distance, if it is close enough to be a likely typo.
+local function closest(word, names)
+  if type(word) ~= "string" or #word > 40 then return nil end
+  local best, best_d = nil, math.max(1, floor(#word / 3))
+  for _, name in ipairs(names) do
+    local prev = {}
+    for j = 0, #name do prev[j] = j end
+    for i = 1, #word do
+      local row = { [0] = i }
+      for j = 1, #name do
+        local cost = str_byte(word, i) == str_byte(name, j) and 0 or 1
+        row[j] = math.min(prev[j] + 1, row[j - 1] + 1, prev[j - 1] + cost)
+      end
+      prev = row
+    end
+    if prev[#name] <= best_d then best, best_d = name, prev[#name] end
+  end
+  return best
+end
+
+local function innermost_line()
+  for level = 2, 60 do
+    local info = debug_getinfo(level, "Sl")
+    if info == nil then break end
+    if info.source == CHUNK_NAME and info.currentline and info.currentline > 0 then return info.currentline end
+  end
+  return nil
+end
+
+-- xpcall handler: every message names the strategy's own line, never one of this file's. Errors
+-- the Lua VM raises inside the sandbox's functions (an argument the API did not foresee) are moved
+-- to the innermost strategy line on the stack. Fatal errors pass unchanged and unallocated.
+local HOST_LOCATION = "^" .. str_gsub(config.host_chunk, "%p", "%%%0") .. ":%d+: "
+local function relocate(e)
+  if is_fatal(e) or rawequal(e, BAD_RESULT) then return e end
+  if type(e) == "number" then e = tostring(e) end
+  if type(e) ~= "string" then return "error raised with a " .. type(e) .. " value" end
+  if str_sub(e, 1, 9) ~= "strategy:" then
+    local host_end = select(2, str_find(e, HOST_LOCATION))
+    if host_end then e = str_sub(e, host_end + 1) end
+    local line = innermost_line()
+    if line then e = "strategy:" .. line .. ": " .. e end
+  end
+  return clean_text(e, MESSAGE_CHARS)
 end
 
 ---------------------------------------------------------------------------------------------------
@@ -84,62 +159,89 @@ local function readonly(t, name)
   return proxy
 end
 
--- Cost bound for Lua patterns: matching runs in C where no hook fires, and backtracking over q
--- unbounded quantifiers can take (n+1)^(q+1) steps on an n-character subject.
-local function pattern_quantifiers(p)
-  local q, i, n = 0, 1, #p
+-- Cost bounds for the library functions that run in C, where the time-limit hook cannot fire.
+-- Work units are calibrated so that PATTERN_BUDGET (2e8 by default) is about 25 ms here.
+
+-- Index just past the set that starts at p[i] == "[", read as Lua's matcher reads it.
+local function class_end(p, i, n)
+  local j = i + 1
+  if str_sub(p, j, j) == "^" then j = j + 1 end
+  repeat
+    if j > n then return n + 1 end -- malformed: the matcher raises before any work
+    local c = str_sub(p, j, j)
+    j = j + 1
+    if c == "%" then j = j + 1 end
+  until str_sub(p, j, j) == "]"
+  return j + 1
+end
+
+-- Counts the items that make backtracking multiply: repetitions (`*`, `+`, `-`), balanced
+-- matches (`%b`, a scan to the end), back references (`%1`, a compare of a capture's length),
+-- and optional items (`?`, two branches each).
+local function pattern_items(p)
+  local scans, optionals, i, n = 0, 0, 1, #p
   if str_sub(p, 1, 1) == "^" then i = 2 end
   while i <= n do
     local c = str_sub(p, i, i)
-    local item_end
+    local item_end = nil
     if c == "%" then
       local d = str_sub(p, i + 1, i + 1)
       if d == "b" then
-        item_end = i + 3
+        scans = scans + 1
+        i = i + 4
       elseif d == "f" then
-        local close = str_find(p, "]", i + 4, true) or n
-        i = close + 1
-        item_end = nil
+        i = class_end(p, i + 2, n)
+      elseif str_find(d, "^%d$") then
+        scans = scans + 1
+        i = i + 2
       else
         item_end = i + 1
       end
     elseif c == "[" then
-      local j = i + 1
-      if str_sub(p, j, j) == "^" then j = j + 1 end
-      if str_sub(p, j, j) == "]" then j = j + 1 end
-      while j <= n and str_sub(p, j, j) ~= "]" do
-        if str_sub(p, j, j) == "%" then j = j + 1 end
-        j = j + 1
-      end
-      item_end = j
+      item_end = class_end(p, i, n) - 1
     elseif c == "(" or c == ")" then
       i = i + 1
-      item_end = nil
     else
       item_end = i
     end
     if item_end then
       local nxt = str_sub(p, item_end + 1, item_end + 1)
       if nxt == "*" or nxt == "+" or nxt == "-" then
-        q = q + 1
+        scans = scans + 1
+        i = item_end + 2
+      elseif nxt == "?" then
+        optionals = optionals + 1
         i = item_end + 2
       else
         i = item_end + 1
       end
     end
   end
-  return q
+  return scans, optionals
 end
 
-local function guard_pattern(fname, s, p)
+local function refuse_c_work(what, advice)
+  user_error("time limit: " .. what .. " could run far past the time limit in code that cannot be "
+    .. "interrupted; " .. (advice or "simplify the pattern or shorten the string"))
+end
+
+local function guard_pattern(fname, s, p, plain)
   if type(s) ~= "string" and type(s) ~= "number" then return end
   if type(p) ~= "string" and type(p) ~= "number" then return end
   s, p = tostring(s), tostring(p)
-  local q = pattern_quantifiers(p)
-  if q > 0 and (#s + 1) ^ (q + 1) > PATTERN_BUDGET then
-    user_error(str_format(
-      "time limit: string.%s with a pattern of %d repetition items on a %d-character string could run "
-        .. "far past the time limit; simplify the pattern or shorten the string", fname, q, #s))
+  local n, m = #s + 1, #p + 1
+  if plain or not str_find(p, "[%^%$%*%+%?%.%(%)%[%]%%%-]") then
+    -- a literal search: at most one compare of the pattern per position, done with memcmp
+    if n * m / 32 > PATTERN_BUDGET then
+      refuse_c_work(str_format("string.%s of a %d-character text in a %d-character string", fname, #p, #s))
+    end
+    return
+  end
+  local scans, optionals = pattern_items(p)
+  if n ^ (scans + 1) * 2 ^ optionals * m > PATTERN_BUDGET then
+    refuse_c_work(str_format(
+      "string.%s with a pattern of %d repetition, balance or back-reference items and %d optional items "
+        .. "on a %d-character string", fname, scans, optionals, #s))
   end
 end
 
@@ -147,7 +249,7 @@ local safe_string = {}
 for k, v in pairs(string) do safe_string[k] = v end
 safe_string.dump = nil
 safe_string.find = function(s, p, init, plain)
-  if not plain then guard_pattern("find", s, p) end
+  guard_pattern("find", s, p, plain)
   return str_find(s, p, init, plain)
 end
 safe_string.match = function(s, p, init)
@@ -191,11 +293,22 @@ for k, v in pairs(math) do safe_math[k] = v end
 -- A strategy must decide the same way in a backtest and live: no randomness.
 safe_math.random, safe_math.randomseed = nil, nil
 
+local tbl_sort, log2 = table.sort, math.log(2)
 local safe_table = {
   insert = table.insert,
   remove = table.remove,
   concat = table.concat,
-  sort = table.sort,
+  -- Without a comparator the whole sort runs in C: n log n compares of about 0.1 work unit each.
+  sort = function(t, comp)
+    if comp == nil and type(t) == "table" then
+      local n = #t
+      if n > 1 and n * math.log(n) / log2 * 100 > PATTERN_BUDGET then
+        refuse_c_work(str_format("table.sort of %d values without a comparison function", n),
+          "sort fewer values")
+      end
+    end
+    return tbl_sort(t, comp)
+  end,
   unpack = unpack,
   maxn = table.maxn,
 }
@@ -263,6 +376,59 @@ local price = {}
 -- Indicators: computed once per dataset by the host, cached by source series and parameters.
 local caches = {} -- name -> source -> p1 -> p2 -> p3 -> {series...}
 
+-- How a value looks in a message: never a heap address.
+local function describe_value(v)
+  local t = type(v)
+  if t == "number" then
+    if v ~= v then return "NaN" end
+    if v == huge then return "infinity" end
+    if v == -huge then return "-infinity" end
+    return str_format("%.14g", v)
+  end
+  if t == "string" then return "the string " .. str_format("%q", clean_text(v, 40)) end
+  if t == "nil" or t == "boolean" then return tostring(v) end
+  if series_info[v] then return "a series" end
+  return "a " .. t
+end
+
+local param_specs = {} -- indicator name -> {{name, minimum, integer, required}...}
+for _, spec in ipairs(config.indicators) do
+  local list = {}
+  for _, p in ipairs(spec.params) do list[#list + 1] = p end
+  param_specs[spec.name] = list
+end
+
+local function expected_parameters(name, specs)
+  if #specs == 0 then return "ta." .. name .. " takes no parameters" end
+  local names = {}
+  for i, p in ipairs(specs) do names[i] = p.name end
+  return str_format("ta.%s takes at most %d parameter%s (%s)", name, #specs, #specs > 1 and "s" or "",
+    tbl_concat(names, ", "))
+end
+
+-- Checked before a call's parameters become cache keys (NaN cannot index a table).
+local function check_parameters(name, p1, p2, p3)
+  local specs = param_specs[name]
+  local given = { p1, p2, p3 }
+  local count = (p3 ~= nil and 3) or (p2 ~= nil and 2) or (p1 ~= nil and 1) or 0
+  if count > #specs then user_error(str_format("%s, got %d", expected_parameters(name, specs), count)) end
+  for i, spec in ipairs(specs) do
+    local v = given[i]
+    if v == nil then
+      if spec.required then
+        user_error(str_format("ta.%s: %s is required, e.g. ta.%s(20)", name, spec.name, name))
+      end
+    elseif type(v) ~= "number" or v ~= v or v == huge or v == -huge or (spec.integer and v ~= floor(v)) then
+      local kind = spec.integer and "a whole number of candles" or "a number"
+      user_error(str_format("ta.%s: %s must be %s, got %s", name, spec.name, kind, describe_value(v)))
+    elseif v < spec.minimum then
+      local unit = spec.integer and (spec.minimum == 1 and " candle" or " candles") or ""
+      user_error(str_format("ta.%s: %s must be at least %s%s, got %s", name, spec.name,
+        describe_value(spec.minimum), unit, describe_value(v)))
+    end
+  end
+end
+
 local function create_indicator(name, src, p1, p2, p3)
   local result = { create_indicator_on_host(name, series_info[src].id, p1, p2, p3) }
   if result[1] == nil then user_error(result[2]) end
@@ -314,6 +480,7 @@ local function split_arguments(name, has_source, a, b, c, d)
     end
   end
   if params[4] ~= nil then user_error("ta." .. name .. " takes at most 3 parameters") end
+  check_parameters(name, params[1], params[2], params[3])
   return src, params[1], params[2], params[3]
 end
 
@@ -332,6 +499,7 @@ local function define_indicator(name, default_source, noutputs)
       local s, p1, p2, p3 = split_arguments(name, has_source, a, b, c, d)
       return indicator_outputs(name, s or src, p1, p2, p3)
     end
+    check_parameters(name, a, b, c)
     local out = indicator_outputs(name, src, a, b, c)
     if b == nil and c == nil then
       if a == nil then fast_default = out else fast[a] = out end
@@ -360,10 +528,20 @@ local function define_indicator(name, default_source, noutputs)
   end
 end
 
-local ta = {}
+local ta, indicator_names = {}, {}
 for _, spec in ipairs(config.indicators) do
   ta[spec.name] = define_indicator(spec.name, spec.default_source, spec.noutputs)
+  indicator_names[#indicator_names + 1] = spec.name
 end
+-- `ta.smaa(10)` is a typo, not a call of nil: say so, and which indicator was probably meant.
+setmetatable(ta, {
+  __index = function(_, key)
+    local shown = type(key) == "string" and ("ta." .. clean_text(key, 40)) or ("ta[" .. describe_value(key) .. "]")
+    local guess = closest(key, indicator_names)
+    user_error("there is no indicator " .. shown .. (guess and ("; did you mean ta." .. guess .. "?") or
+      "; see docs/strategies.md for the list"))
+  end,
+})
 
 local function value_of(x, back)
   if type(x) == "number" then return x end
@@ -415,9 +593,7 @@ local function log(...)
       parts[i] = t
     end
   end
-  local text = tbl_concat(parts, " ")
-  if #text > LOG_LINE_CHARS then text = str_sub(text, 1, LOG_LINE_CHARS) .. "..." end
-  log_sink(text)
+  log_sink(clean_text(tbl_concat(parts, " "), LOG_LINE_CHARS))
 end
 
 local function position()
@@ -438,32 +614,40 @@ local base = {
   crossover = crossover, crossunder = crossunder, param = param, log = log,
   print = log, position = position,
 }
--- One environment table is reused for every evaluation: globals a strategy sets are recorded on
--- first assignment and cleared afterwards, so no state survives from one evaluation to the next
--- (live evaluations may run on any worker) without allocating a fresh table per candle.
-local written, nwritten = {}, 0
-local env = setmetatable({}, {
+-- Globals a strategy sets never survive an evaluation (live evaluations may run on any worker).
+-- Live, each evaluation gets a fresh environment table: nothing is recorded while the strategy
+-- runs, so there is no bookkeeping a time-limit stop could interrupt. History runs reuse one table
+-- (a fresh one per candle would cost the JIT loop), clearing what was written after each candle
+-- and replacing the table when it grew, so its hash part holds no memory afterwards.
+local live_env_mt = { __index = base, __metatable = false }
+local written = false
+local history_env_mt = {
   __index = base,
   __newindex = function(t, k, v)
-    nwritten = nwritten + 1
-    written[nwritten] = k
+    written = true
     rawset(t, k, v)
   end,
   __metatable = false,
-})
-local function clear_env()
-  for j = 1, nwritten do
-    env[written[j]] = nil
-    written[j] = nil
+}
+local env = setmetatable({}, history_env_mt)
+local function clear_env(chunk)
+  local count = 0
+  for k in next, env do
+    rawset(env, k, nil)
+    count = count + 1
   end
-  nwritten = 0
+  written = false
+  if count > 64 then
+    env = setmetatable({}, history_env_mt)
+    setfenv(chunk, env)
+  end
 end
 
 ---------------------------------------------------------------------------------------------------
 -- Compiling. `//` comment lines are rewritten by the host before this point.
 local function compile(source)
   local chunk, err = load(source, CHUNK_NAME, "t")
-  if chunk == nil then return false, err end
+  if chunk == nil then return false, clean_text(err, MESSAGE_CHARS) end
   return chunk, false
 end
 
@@ -479,38 +663,33 @@ local function set_prices(n, t, o, h, l, c, v)
   cur = n - 1
 end
 
-local function describe_error(e)
-  if rawequal(e, TIMEOUT) then
-    local where = timeout_line and (" at line " .. timeout_line) or ""
-    return "timeout", "time limit of " .. config.time_text .. " exceeded" .. where
-  end
-  if e == "not enough memory" then
-    return "memory", "memory limit of " .. MEMORY_LIMIT_TEXT .. " exceeded"
-  end
-  local t = type(e)
-  if t == "string" then return "error", e end
-  if t == "number" then return "error", tostring(e) end
-  return "error", "error raised with a " .. t .. " value"
-end
-
-local function check_result(r)
-  if r == "long" then return 1 end
-  if r == "short" then return -1 end
-  if r == nil then return 0 end
-  local shown = type(r) == "string" and str_format("%q", str_sub(r, 1, 40)) or ("a " .. type(r))
-  error("the strategy returned " .. shown .. "; return \"long\", \"short\" or nil", 0)
+-- What a strategy returned, when it is not a decision: its type, and the value itself when it
+-- can be shown (the host words the message).
+local function result_parts(r)
+  local t = type(r)
+  if t == "number" or t == "boolean" then return t, r end
+  if t == "string" then return t, clean_text(r, 40) end
+  return t, nil
 end
 
 ---------------------------------------------------------------------------------------------------
 -- History driver: runs the strategy at every candle of the dataset, JIT-compiled, with no hook.
 -- The host process is killed by its supervisor if a candle takes too long (see history.py).
-local function history_loop(chunk, start, n, decisions, progress, params)
+-- After a candle that left more than `collect_kb` of garbage, a full collection runs and the
+-- host moves the memory limit to what is live then, so every candle has the same budget.
+local function history_loop(chunk, start, n, decisions, progress, collect_kb, rebase)
+  local collect_above = collectgarbage("count") + collect_kb
   for i = start, n - 1 do
     cur = i
     progress[0] = i
     logs_this_evaluation = 0
     local r = chunk()
-    if nwritten > 0 then clear_env() end
+    if written then clear_env(chunk) end
+    if collectgarbage("count") > collect_above then
+      collectgarbage()
+      rebase()
+      collect_above = collectgarbage("count") + collect_kb
+    end
     if r == "long" then
       decisions[i] = 1
       current_position = "long"
@@ -520,12 +699,13 @@ local function history_loop(chunk, start, n, decisions, progress, params)
     elseif r == nil then
       decisions[i] = 0
     else
-      check_result(r)
+      bad_result_type, bad_result_value = result_parts(r)
+      error(BAD_RESULT, 0)
     end
   end
 end
 
-local function run_history(chunk, n, decisions_addr, progress_addr, params)
+local function run_history(chunk, n, decisions_addr, progress_addr, params, collect_kb, rebase)
   local decisions = ffi.cast("int8_t*", decisions_addr)
   local progress = ffi.cast("int64_t*", progress_addr)
   current_params = params or {}
@@ -540,11 +720,13 @@ local function run_history(chunk, n, decisions_addr, progress_addr, params)
   end
   local warmup_candles, last_warmup = 0, nil
   local i = 0
+  env = setmetatable({}, history_env_mt)
+  written = false
   setfenv(chunk, env)
   while i < n do
     logs_this_evaluation = 0
-    local ok, err = pcall(history_loop, chunk, i, n, decisions, progress, params)
-    clear_env()
+    local ok, err = xpcall(history_loop, relocate, chunk, i, n, decisions, progress, collect_kb, rebase)
+    clear_env(chunk)
     if ok then break end
     if rawequal(err, WARMUP) then
       decisions[cur] = 0
@@ -552,19 +734,32 @@ local function run_history(chunk, n, decisions_addr, progress_addr, params)
       last_warmup = warmup_text
       i = cur + 1
     else
-      local kind, message = describe_error(err)
-      return { ok = false, kind = kind, message = message, index = cur, logs = logs,
-               warmup_candles = warmup_candles, warmup = last_warmup }
+      -- Make room for the report: the strategy's garbage is not needed any more.
+      collectgarbage()
+      local failure = { ok = false, index = cur, logs = logs, warmup_candles = warmup_candles, warmup = last_warmup }
+      if rawequal(err, BAD_RESULT) then
+        failure.kind, failure.result_type, failure.result_value = "result", bad_result_type, bad_result_value
+      elseif err == "not enough memory" then
+        failure.kind = "memory"
+      else
+        failure.kind, failure.message = "error", err
+      end
+      return failure
     end
   end
   return { ok = true, logs = logs, warmup_candles = warmup_candles, warmup = last_warmup }
 end
 
 ---------------------------------------------------------------------------------------------------
--- Live driver: evaluates many strategies at the last candle of the dataset, with the count hook
--- enforcing the time limit (the JIT is off in live runtimes so the hook always fires).
+-- Live driver: evaluates one strategy at the last candle of the dataset per call, with the count
+-- hook enforcing the time limit (the JIT is off in live runtimes so the hook always fires). The
+-- host sets the memory limit just before the call and lifts it after, so nothing here may
+-- allocate once the strategy has returned: results are constants, numbers and strings that exist.
 local function on_count()
   if now_ms() > deadline then
+    -- Disarmed before raising: the stop can reach nothing but the strategy, and the sandbox's own
+    -- code after the strategy returns can never be interrupted by it.
+    deadline = huge
     local info = debug_getinfo(2, "Sl")
     if info and info.source == CHUNK_NAME then timeout_line = info.currentline end
     error(TIMEOUT, 0)
@@ -572,65 +767,56 @@ local function on_count()
 end
 
 local live_cur = 0
+local host_log = nil
 
 local function evaluate_one(chunk, params, position_now, time_ms)
   cur = live_cur
   current_params = params
-  current_position = position_now
+  current_position = position_now or "short"
   timeout_line = nil
   warmup_text = nil
   logs_this_evaluation = 0
-  setfenv(chunk, env)
+  log_sink = host_log
+  setfenv(chunk, setmetatable({}, live_env_mt))
   deadline = now_ms() + time_ms
-  local ok, r = pcall(chunk)
+  local ok, r = xpcall(chunk, relocate)
   deadline = huge
-  clear_env()
   if ok then
-    local ok2, d = pcall(check_result, r)
-    if ok2 then return d end
-    return nil, "error", d
+    if r == "long" then return 1 end
+    if r == "short" then return -1 end
+    if r == nil then return 0 end
+    local parts_ok, t, v = pcall(result_parts, r)
+    if not parts_ok then return "memory" end
+    return "result", t, v
   end
-  if rawequal(r, WARMUP) then return nil, "warmup", warmup_text end
-  local kind, message = describe_error(r)
-  if kind == "memory" then collectgarbage() end
-  return nil, kind, message
+  if rawequal(r, WARMUP) then return "warmup", warmup_text end
+  if rawequal(r, TIMEOUT) then return "timeout", timeout_line end
+  if r == "not enough memory" then return "memory" end
+  return "error", r
 end
 
 local live = {}
 
-function live.start(n)
+-- `log` is the host's function that receives each log line of the strategy being evaluated.
+function live.start(n, log)
   live_cur = n - 1
+  host_log = log
   debug_sethook(on_count, "", config.hook_interval)
 end
 
--- Evaluate strategies `ids` (1-based Lua array) from `chunks`/`params`/`positions` tables.
--- Writes decisions (1, -1, 0) into `out` and returns a table {index -> {kind, message}} for the
--- ones that did not decide plus their logs, and writes progress for the supervisor.
-function live.evaluate(chunks, params, positions, ids, count, out_addr, progress_addr, time_ms)
-  local out = ffi.cast("int8_t*", out_addr)
-  local progress = ffi.cast("double*", progress_addr)
-  local problems = {}
-  local logs = {}
-  for k = 1, count do
-    local id = ids[k]
-    progress[0] = k - 1
-    progress[1] = now_ms()
-    local lines = nil
-    log_sink = function(text)
-      if lines == nil then lines = {}; logs[k] = lines end
-      lines[#lines + 1] = text
-    end
-    local d, kind, message = evaluate_one(chunks[id], params[id], positions[id] or "short", time_ms)
-    if d == nil then
-      out[k - 1] = 0
-      problems[k] = { kind, message }
-    else
-      out[k - 1] = d
-    end
-  end
-  progress[0] = count
-  log_sink = nil
-  return problems, logs
+-- Returns 1 (long), -1 (short), 0 (nil: keep), or a problem: "warmup", text | "timeout", line |
+-- "memory" | "error", text | "result", type, value.
+live.evaluate_one = evaluate_one
+
+-- Re-runs one candle of a history with the hook on, to find the line a killed run was stuck at.
+function live.locate_timeout(chunk, index, params, position_now, time_ms)
+  live_cur = index
+  host_log = nil
+  debug_sethook(on_count, "", config.hook_interval)
+  local code, a = evaluate_one(chunk, params, position_now, time_ms)
+  debug_sethook()
+  if code == "timeout" then return a end
+  return nil
 end
 
 return {
