@@ -168,6 +168,8 @@ async def test_assignment_checks_and_allocation_budget(engine: AsyncEngine, box:
         await assign(allocation=D("0"))
     with pytest.raises(InvalidRecord, match="unknown timeframe"):
         await assign(timeframe="7m")
+    with pytest.raises(InvalidRecord, match="3m is not one the platform closes live; choose 1m, 5m"):
+        await assign(timeframe="3m")
     with pytest.raises(InvalidRecord, match="not BASE/QUOTE"):
         await assign(symbol="BTCUSD")
     with pytest.raises(InvalidRecord, match="on bitfinex: it cannot trade on sim"):

@@ -19,7 +19,7 @@ import msgspec
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from tradewinds.domain.timeframes import Timeframe
+from tradewinds.domain.timeframes import ROLLUP_TIMEFRAMES, Timeframe
 from tradewinds.domain.trading import AccountKind, ParamValue
 from tradewinds.storage.accounts import SIM_EXCHANGE, check_exchange_id, paper_balances, parse_currency
 from tradewinds.storage.errors import InvalidRecord, RecordNotFound
@@ -33,6 +33,7 @@ from tradewinds.storage.trading_models import (
 from tradewinds.storage.users import User, now_ms
 
 MAX_PARAMS = 64
+LIVE_TIMEFRAMES = (Timeframe.M1, *ROLLUP_TIMEFRAMES)  # what the core closes
 
 
 class AssignmentView(msgspec.Struct, frozen=True):
@@ -79,10 +80,15 @@ def parse_symbol(text: str) -> str:
 
 
 def parse_timeframe(text: str) -> str:
+    """A timeframe the core closes: 1m and its rollups (other labels would never be evaluated)."""
     try:
-        return Timeframe.parse(text).value
+        frame = Timeframe.parse(text)
     except ValueError as exc:
         raise InvalidRecord(str(exc)) from None
+    if frame not in LIVE_TIMEFRAMES:
+        choices = ", ".join(tf.value for tf in LIVE_TIMEFRAMES)
+        raise InvalidRecord(f"timeframe {frame.value} is not one the platform closes live; choose {choices}")
+    return frame.value
 
 
 def check_params(params: dict[str, ParamValue]) -> dict[str, ParamValue]:
