@@ -54,6 +54,7 @@ def test_json_report_matches_an_independent_loop(capsys: pytest.CaptureFixture[s
         "cash",
         "fee",
         "fill",
+        "partial_candles_left_out",
         "final_equity",
         "total_return",
         "buy_hold_return",
@@ -63,6 +64,8 @@ def test_json_report_matches_an_independent_loop(capsys: pytest.CaptureFixture[s
         "sharpe",
         "exposure",
         "warmup_candles",
+        "logs",
+        "logs_dropped",
     ]
     closes = read_candle_csv(DATA).close.tolist()
     trades, equity = reference_backtest(closes, 10_000.0, 0.002)

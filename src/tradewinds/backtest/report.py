@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import csv
 import json
+from collections.abc import Sequence
 from dataclasses import asdict
 from datetime import UTC, datetime
-from typing import TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from tradewinds.backtest.metrics import Metrics
 from tradewinds.backtest.portfolio import FillTable
+
+if TYPE_CHECKING:
+    from tradewinds.strategy.history import LogLine
 
 JSON_KEYS = (
     "final_equity",
@@ -40,6 +44,9 @@ def report_json(
     cash: float,
     fee: float,
     fill: str,
+    partial_ms: Sequence[int] = (),
+    logs: Sequence[LogLine] = (),
+    logs_dropped: bool = False,
 ) -> str:
     """The whole report as one JSON object: what was run (the text report's header), then the
     metrics of `metrics_json`, so a saved report says what it measured."""
@@ -53,8 +60,13 @@ def report_json(
         "cash": cash,
         "fee": fee,
         "fill": fill,
+        "partial_candles_left_out": [iso(t) for t in partial_ms],
     }
-    return json.dumps(run | {key: values[key] for key in JSON_KEYS})
+    logged: dict[str, Any] = {
+        "logs": [{"time": iso(line.candle_time_ms), "text": line.text} for line in logs],
+        "logs_dropped": logs_dropped,
+    }
+    return json.dumps(run | {key: values[key] for key in JSON_KEYS} | logged)
 
 
 def iso(time_ms: int) -> str:
@@ -73,6 +85,7 @@ def render_text(
     fee: float,
     fill: str,
     warmup_message: str | None,
+    partial_ms: Sequence[int] = (),
 ) -> str:
     rows = [
         ("Strategy", strategy),
@@ -93,12 +106,25 @@ def render_text(
             f"{metrics.warmup_candles}" + (f" ({warmup_message})" if warmup_message else ""),
         ),
     ]
+    if partial_ms:
+        # Like warm-up, a reason the report covers less than the data: the live core would
+        # never have closed these buckets.
+        shown = " and ".join(iso(t) for t in partial_ms)
+        rows.append(("Left out", f"partial {timeframe} candle at {shown} (period not in the data)"))
     width = max(len(label) for label, _ in rows)
     rule = "-" * (width + 2 + max(len(value) for _, value in rows))
     lines = ["BACKTEST", rule]
     lines += [f"{label:<{width}}  {value}" for label, value in rows]
     lines.append(rule)
     return "\n".join(lines)
+
+
+def log_lines(logs: Sequence[LogLine], dropped: bool) -> list[str]:
+    """The strategy's log lines as the text report shows them, with a note if some were dropped."""
+    lines = [f"log {iso(line.candle_time_ms)}: {line.text}" for line in logs]
+    if dropped:
+        lines.append(f"(more log lines were dropped: a backtest keeps the first {len(logs)})")
+    return lines
 
 
 def write_fills_csv(fills: FillTable, out: TextIO) -> None:

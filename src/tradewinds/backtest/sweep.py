@@ -16,13 +16,14 @@ import multiprocessing
 import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from decimal import Decimal, InvalidOperation
 from itertools import product
 from typing import Any
 
 from tradewinds.backtest.metrics import Metrics
 from tradewinds.backtest.portfolio import FillPrice
+from tradewinds.backtest.report import JSON_KEYS
 from tradewinds.backtest.runner import BacktestResult, roll_up, run_backtest
 from tradewinds.domain.candle_arrays import CandleArrays
 from tradewinds.domain.timeframes import Timeframe
@@ -241,12 +242,12 @@ def _backtest(
 
 
 def result_row(result: SweepResult) -> dict[str, Any]:
-    """One combination as JSON: its parameters, then the metrics of its backtest (or the error)."""
-    from dataclasses import asdict
-
+    """One combination as JSON: its parameters, then the metrics its backtest's --json reports
+    (or the error)."""
     row: dict[str, Any] = {"params": dict(result.params)}
     if result.metrics is None:
         row["error"] = result.error
     else:
-        row |= asdict(result.metrics)
+        values = asdict(result.metrics)
+        row |= {key: values[key] for key in JSON_KEYS}
     return row

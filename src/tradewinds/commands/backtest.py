@@ -22,6 +22,7 @@ from tradewinds.commands._common import (
     parse_params,
     read_strategy,
 )
+from tradewinds.commands._sweep import add_sweep_options, plan_sweep, run_sweep_command
 from tradewinds.domain.timeframes import Timeframe
 
 if TYPE_CHECKING:
@@ -71,6 +72,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--param", action="append", metavar="NAME=VALUE", help="strategy parameter")
     parser.add_argument("--json", action="store_true", help="print the report as one JSON object")
     parser.add_argument("--trades", metavar="FILE.csv", help="write every fill to this CSV file")
+    add_sweep_options(parser)
     add_limit_options(parser)
     parser.set_defaults(func=run)
 
@@ -109,16 +111,20 @@ def run(args: argparse.Namespace) -> int:
     from tradewinds.domain.candle_files import read_candle_file
     from tradewinds.storage.errors import DatabaseUrlError, StorageError
     from tradewinds.strategy import StrategyError
+    from tradewinds.strategy.param_names import UnknownParamError, check_param_names
 
     try:
         source = read_strategy(args.strategy)
         params = parse_params(args.param)
         limits = limits_from(args)
         timeframe = parse_timeframe(args.timeframe)
+        plan = plan_sweep(args, params) if args.sweep else None
         if args.candles:
             candles = read_candle_file(args.candles)
         else:
             candles, timeframe = stored_candles(args, timeframe)
+        if plan is not None:
+            return run_sweep_command(args, source, params, plan, candles, timeframe, limits)
         result = run_backtest(
             source,
             candles,
@@ -130,12 +136,13 @@ def run(args: argparse.Namespace) -> int:
             limits=limits,
             name=Path(args.strategy).name,
         )
+        check_param_names(params, source, result.run.params_read, "--param")
         if args.trades:
             with open(args.trades, "w", encoding="utf-8") as out:
                 write_fills_csv(result.account.table, out)
     except CommandError as exc:
         return fail(str(exc), exc.status)
-    except DatabaseUrlError as exc:
+    except (DatabaseUrlError, UnknownParamError) as exc:
         return fail(str(exc))
     except (CandleFileError, StorageError, ValueError) as exc:
         return fail(str(exc), EXIT_FAILED)
@@ -155,7 +162,7 @@ def parse_timeframe(text: str | None) -> Timeframe | None:
 
 
 def print_report(args: argparse.Namespace, result: BacktestResult, timeframe: Timeframe | None) -> None:
-    from tradewinds.backtest.report import render_text, report_json
+    from tradewinds.backtest.report import log_lines, render_text, report_json
     from tradewinds.backtest.runner import candle_spacing_ms
 
     spacing = candle_spacing_ms(result.candles)
@@ -170,12 +177,22 @@ def print_report(args: argparse.Namespace, result: BacktestResult, timeframe: Ti
         "fee": args.fee,
         "fill": args.fill,
     }
+    run = result.run
     if args.json:
-        print(report_json(result.metrics, **context))
+        extra: dict[str, Any] = {
+            "partial_ms": result.partial_ms,
+            "logs": run.logs,
+            "logs_dropped": run.logs_dropped,
+        }
+        print(report_json(result.metrics, **context, **extra))
         return
-    print(render_text(result.metrics, **context, warmup_message=result.run.warmup_message))
-    for line in result.run.logs[:20]:
-        print(f"log {line.candle_time_ms}: {line.text}")
+    print(
+        render_text(
+            result.metrics, **context, warmup_message=run.warmup_message, partial_ms=result.partial_ms
+        )
+    )
+    for line in log_lines(run.logs, run.logs_dropped):
+        print(line)
 
 
 def _spacing_label(spacing_ms: int) -> str:
