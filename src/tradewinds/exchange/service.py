@@ -102,6 +102,10 @@ class ExchangeService:
         await self.bus.flush()
         presence = Presence(self.bus, "exchange", self.presence_stats)
         await presence.start()
+        from tradewinds.exchange.markets import MarketsFollower
+
+        follower = MarketsFollower(self)  # streams the markets assignments want, as they come
+        await follower.start()
         streaming = asyncio.create_task(self._stream(), name=f"{self.adapter.name}-stream")
         reporting = asyncio.create_task(self._report(), name=f"{self.adapter.name}-status")
         stopping = asyncio.create_task(stop.wait())
@@ -119,6 +123,7 @@ class ExchangeService:
             for task in (streaming, reporting, stopping, *self._backfills):
                 task.cancel()
             await asyncio.gather(streaming, reporting, stopping, *self._backfills, return_exceptions=True)
+            await follower.stop()
             await presence.stop()
             with contextlib.suppress(Exception):
                 await subscription.unsubscribe()
@@ -135,10 +140,17 @@ class ExchangeService:
         }
 
     async def _stream(self) -> None:
+        if not self.symbols:  # started for the markets assignments want only (MarketsFollower)
+            await asyncio.Event().wait()
+        await self.stream(self.symbols)
+
+    async def stream(self, symbols: Sequence[str]) -> None:
+        """Publish `symbols`' updates until cancelled (MarketsFollower streams added markets so)."""
+        symbols = list(symbols)
         backoff = Backoff(self.settings.restart_initial_s, self.settings.restart_max_s)
         while True:
             try:
-                async for item in self._stream_items():
+                async for item in self._stream_items(symbols):
                     if isinstance(item, StreamAlive):
                         await self.bus.publish(self._alive_subject, codec.encode(item))
                         self.counters.alive_reports += 1
@@ -153,10 +165,10 @@ class ExchangeService:
                 log.warning("%s: %s; starting the stream again in %.1f s", self.adapter.name, exc, delay)
                 await asyncio.sleep(delay)
 
-    def _stream_items(self) -> AsyncIterator[CandleUpdate | StreamAlive]:
+    def _stream_items(self, symbols: list[str]) -> AsyncIterator[CandleUpdate | StreamAlive]:
         if isinstance(self.adapter, ReportsLiveness):
-            return self.adapter.stream_market_data(self.symbols)
-        return self.adapter.stream_candles(self.symbols)
+            return self.adapter.stream_market_data(symbols)
+        return self.adapter.stream_candles(symbols)
 
     # -- backfills -------------------------------------------------------------------------
 
