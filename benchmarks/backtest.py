@@ -1,16 +1,28 @@
-"""Backtest speed: Tradewinds against a plain-Python loop of the same rule, one year of minutes.
+"""Backtest speed: Tradewinds against a plain-Python loop of the same rule, one year of minutes,
+and what a user waits for: `tradewinds backtest` run as a process, from a CSV file and from SQLite.
 
 Run: .venv/bin/python benchmarks/backtest.py
 """
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 
 from tradewinds.backtest.runner import run_backtest
 from tradewinds.domain.candle_arrays import CandleArrays
+from tradewinds.domain.candle_files import read_candle_file
+
+ROOT = Path(__file__).parents[1]
+PAPER_EXAMPLE = ROOT / "examples" / "sma_ema.lua"  # the paper's example, as README shows it
+TRADEWINDS = [sys.executable, "-m", "tradewinds.cli"]
+CSV_GOAL_S, SQLITE_GOAL_S, READ_GOAL_S = 1.0, 1.5, 0.3
 
 CANDLES = 525_600  # one year of 1-minute candles
 CASH, FEE = 10_000.0, 0.00002  # a tiny fee keeps equity meaningful over ~70k fills
@@ -91,6 +103,84 @@ def best_of(runs: int, fn):  # type: ignore[no-untyped-def]
     return best, result
 
 
+def write_year_csv(candles: CandleArrays, path: Path) -> None:
+    """The year as a user's file: prices in cents, volume to 4 places (about 30 MB)."""
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    table = pa.table(
+        {
+            "timestamp_ms": candles.time,
+            "open": np.round(candles.open, 2),
+            "high": np.round(candles.high, 2) + 0.01,  # rounding must not cut a wick inside the body
+            "low": np.round(candles.low, 2) - 0.01,
+            "close": np.round(candles.close, 2),
+            "volume": np.round(candles.volume, 4),
+        }
+    )
+    with open(path, "wb") as out:
+        out.write(b"timestamp_ms,open,high,low,close,volume\n")
+        pacsv.write_csv(table, out, pacsv.WriteOptions(include_header=False))
+
+
+def wall_seconds(argv: list[str], runs: int) -> tuple[float, str]:
+    """Best wall time of `runs` runs of the command, process start included, and its output."""
+    best, out = float("inf"), ""
+    for _ in range(runs):
+        started = time.perf_counter()
+        done = subprocess.run(argv, capture_output=True, text=True, check=False)
+        best = min(best, time.perf_counter() - started)
+        if done.returncode != 0:
+            raise SystemExit(f"{' '.join(argv)} failed ({done.returncode}): {done.stderr.strip()}")
+        out = done.stdout
+    return best, out
+
+
+def end_to_end(candles: CandleArrays) -> bool:
+    """`tradewinds backtest` as a user runs it; True when every figure meets its goal and the
+    processes report the same trades and equity as the in-process run on the same file."""
+    folder = Path(tempfile.mkdtemp(prefix="tw-bench-"))
+    csv_path, database = folder / "year.csv", f"sqlite:///{folder / 'tw.db'}"
+    write_year_csv(candles, csv_path)
+    size_mb = csv_path.stat().st_size / 1e6
+    read_s, from_file = best_of(5, lambda: read_candle_file(csv_path))
+    in_process = run_backtest(PAPER_EXAMPLE.read_text(), from_file, name=PAPER_EXAMPLE.name)
+    help_s, _ = wall_seconds([*TRADEWINDS, "--help"], 5)
+    check_s, _ = wall_seconds([*TRADEWINDS, "check", str(PAPER_EXAMPLE)], 3)
+    csv_s, csv_out = wall_seconds(
+        [*TRADEWINDS, "backtest", str(PAPER_EXAMPLE), "--candles", str(csv_path), "--json"], 3
+    )
+    series = ["--exchange", "bench", "--symbol", "BTC/USD", "--timeframe", "1m", "--database", database]
+    wall_seconds([*TRADEWINDS, "db", "upgrade", "--database", database], 1)
+    import_s, _ = wall_seconds([*TRADEWINDS, "data", "import", str(csv_path), *series], 1)
+    sql_s, sql_out = wall_seconds([*TRADEWINDS, "backtest", str(PAPER_EXAMPLE), *series, "--json"], 3)
+    reports = [json.loads(csv_out), json.loads(sql_out)]
+    same = all(
+        r["trades"] == in_process.metrics.trades and r["final_equity"] == in_process.metrics.final_equity
+        for r in reports
+    )
+    print(f"end to end, as a user runs it (process start included, best of 3), {PAPER_EXAMPLE.name}:")
+    print(
+        f"  read and validate the year's CSV ({size_mb:.0f} MB), in process: {read_s * 1000:6.0f} ms  (goal < {READ_GOAL_S * 1000:.0f} ms)"
+    )
+    print(f"  tradewinds --help:                                    {help_s * 1000:6.0f} ms  (goal < 300 ms)")
+    print(
+        f"  tradewinds check {PAPER_EXAMPLE.name}:                          {check_s * 1000:6.0f} ms  (goal < 500 ms)"
+    )
+    print(
+        f"  tradewinds backtest --candles year.csv --json:         {csv_s * 1000:6.0f} ms  (goal < {CSV_GOAL_S * 1000:.0f} ms)"
+        f"  {len(candles) / csv_s / 1e6:.2f} M candles/s"
+    )
+    print(f"  tradewinds data import year.csv (into SQLite, once):   {import_s * 1000:6.0f} ms")
+    print(
+        f"  tradewinds backtest --exchange ... (SQLite) --json:    {sql_s * 1000:6.0f} ms  (goal < {SQLITE_GOAL_S * 1000:.0f} ms)"
+        f"  {len(candles) / sql_s / 1e6:.2f} M candles/s"
+    )
+    print(f"  same trades and equity as in process: {'yes' if same else 'NO: MISMATCH'}")
+    met = read_s < READ_GOAL_S and csv_s < CSV_GOAL_S and sql_s < SQLITE_GOAL_S
+    return same and met
+
+
 def main() -> None:
     candles = year_of_minutes()
     tw_seconds, result = best_of(5, lambda: run_backtest(EXAMPLE, candles, cash=CASH, fee=FEE))
@@ -121,7 +211,8 @@ def main() -> None:
         "for context, reported elsewhere, not measured here: backtrader ~15 k candles/s, "
         "vectorbt ~5 M candles/s (vectorised), Jesse ~500 k candles/s (published fast mode)"
     )
-    if not same:
+    end_to_end_ok = end_to_end(candles)
+    if not same or not end_to_end_ok:
         raise SystemExit(1)
 
 

@@ -302,6 +302,6 @@ def test_without_a_bus_the_change_is_stored_and_said_so(cli: Cli, strategy_file:
     cli.env["TRADEWINDS_SECRET_KEY"] = Fernet.generate_key().decode()
     cli("user", "add", "alice@example.com")
     out = cli("pause", "--user", "alice@example.com")
-    assert "no bus running" in out
+    assert "no bus reachable" in out
     assert cli.json("user", "show", "alice@example.com")["user"]["trading_paused"]
     assert "resumed trading" in cli("resume", "--user", "alice@example.com")

@@ -154,7 +154,14 @@ async def _publish(url: str, changes: list[AssignmentChanged]) -> bool:
     from tradewinds.bus.codec import encode
 
     async with asyncio.timeout(NOTIFY_TIMEOUT_S):
-        client = await nats.connect(url, name="tradewinds-admin", allow_reconnect=False, connect_timeout=1)
+        client = await nats.connect(
+            url,
+            name="tradewinds-admin",
+            allow_reconnect=False,
+            max_reconnect_attempts=0,
+            connect_timeout=1,
+            error_cb=_quiet,  # an unreachable bus is reported in one line, not a traceback
+        )
         try:
             for change in changes:
                 await client.publish(subjects.ASSIGNMENTS_CHANGED, encode(change))
@@ -164,7 +171,11 @@ async def _publish(url: str, changes: list[AssignmentChanged]) -> bool:
     return True
 
 
+async def _quiet(_error: Exception) -> None:
+    return None
+
+
 def notice_line(published: bool) -> str:
     if published:
         return "  the platform was told"
-    return "  (no bus running: the platform picks this up when it starts, or within 30 s)"
+    return "  (no bus reachable: the platform picks this up when it starts, or within 30 s)"

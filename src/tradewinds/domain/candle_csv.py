@@ -118,36 +118,22 @@ def check_row(row: list[str], where: str, previous: int) -> Row:
 def _parse_columns(data: bytes, label: str) -> CandleArrays | None:
     """The file through pyarrow; None when pyarrow refuses it or a bad row's line is uncertain."""
     import pyarrow as pa  # here: pyarrow takes about 0.1 s to import
-    import pyarrow.compute as pc
-    import pyarrow.csv as pacsv
 
-    header_width = len(next(csv.reader([_first_line(data).decode("utf-8")])))
-    names = [f"c{i}" for i in range(header_width)]
-    types = {name: pa.float64() for name in names[1:6]}
-    types["c0"] = pa.string()  # digits are epoch ms, anything else an ISO time (checked below)
-    try:
-        table = pacsv.read_csv(
-            pa.BufferReader(data),
-            read_options=pacsv.ReadOptions(column_names=names, skip_rows=1),
-            convert_options=pacsv.ConvertOptions(
-                column_types=types, include_columns=names[:6], null_values=[], strings_can_be_null=False
-            ),
-        )
-    except pa.ArrowException:
-        return None
+    table = _read_table(data, pa.int64())
+    iso = table is None
+    if iso:  # not all epoch ms: read the times as text, each an epoch ms or an ISO time
+        table = _read_table(data, pa.string())
+        if table is None:
+            return None
     if table.num_rows == 0:
         raise CandleCsvError(f"{label}: no candles after the header")
     lines = _LineIndex(data, table.num_rows)
-    times = table.column(0)
-    if pc.all(pc.utf8_is_digit(times)).as_py():
-        try:
-            time = pc.cast(times, pa.int64()).to_numpy()
-        except pa.ArrowException:  # beyond int64
-            return None
-    else:
+    if iso:
         if not lines.exact:
             return None
-        time = _iso_times(times.to_pylist(), label)
+        time = _iso_times(table.column(0).to_pylist(), label)
+    else:
+        time = table.column(0).to_numpy()
     columns: list[npt.NDArray[np.float64]] = [table.column(i).to_numpy() for i in range(1, 6)]
     bad = first_bad_row(time, *columns)
     if bad is not None:
@@ -158,6 +144,29 @@ def _parse_columns(data: bytes, label: str) -> CandleArrays | None:
         check_row(row, where, int(time[bad - 1]) if bad else -1)
         return None  # not reached unless the two checks disagree; the row parser then decides
     return arrays_from_columns(time, *columns)
+
+
+def _read_table(data: bytes, time_type: Any) -> Any:
+    """The first six columns as a pyarrow Table (times as `time_type`), or None if refused."""
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    if pa.types.is_integer(time_type) and (b"0x" in data or b"0X" in data):
+        return None  # pyarrow reads 0x10 as 16; the format has no hexadecimal times
+    header_width = len(next(csv.reader([_first_line(data).decode("utf-8")])))
+    names = [f"c{i}" for i in range(header_width)]
+    types = {name: pa.float64() for name in names[1:6]}
+    types["c0"] = time_type
+    try:
+        return pacsv.read_csv(
+            pa.BufferReader(data),
+            read_options=pacsv.ReadOptions(column_names=names, skip_rows=1),
+            convert_options=pacsv.ConvertOptions(
+                column_types=types, include_columns=names[:6], null_values=[], strings_can_be_null=False
+            ),
+        )
+    except pa.ArrowException:
+        return None
 
 
 def _first_line(data: bytes) -> bytes:

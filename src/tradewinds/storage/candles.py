@@ -27,7 +27,7 @@ from tradewinds.domain.candle_arrays import CandleArrays
 from tradewinds.domain.candles import Candle, SeriesKey
 from tradewinds.domain.timeframes import Timeframe
 from tradewinds.domain.times import format_time_ms
-from tradewinds.storage import postgres_copy
+from tradewinds.storage import postgres_copy, sqlite_arrow
 from tradewinds.storage.database import connect, display_url, driver_connection, resolve_database_url
 from tradewinds.storage.errors import NoCandlesError
 from tradewinds.storage.models import CandleRow, CandleSeriesRow
@@ -157,8 +157,9 @@ class CandleStore:
     ) -> CandleArrays:
         """`range` as numpy columns, without building a Python object per candle."""
         if not self._postgres:
-            rows = await self._fetch(*_range_query(key, since_ms, until_ms))
-            return _arrays_from_table(np.fromiter(rows, dtype=_ROW, count=len(rows)))
+            path = self.engine.url.database
+            assert path is not None  # database.py refuses in-memory SQLite
+            return await sqlite_arrow.fetch_candle_arrays(path, key, since_ms, until_ms)
         async with self.engine.connect() as conn:
             series_id = await self._series_id(conn, key, create=False)
             if series_id is None:
