@@ -60,6 +60,7 @@ class BacktestRow(Base):
     status: Mapped[str] = mapped_column(String(16))  # queued | running | done | failed | canceled
     progress: Mapped[float] = mapped_column(Float, default=0.0)  # 0..1
     error: Mapped[str | None] = mapped_column(Text)
-    result: Mapped[str | None] = mapped_column(Text)  # JSON: metrics, trades, equity curve
+    result: Mapped[str | None] = mapped_column(Text)  # JSON: metrics, trades, equity curve, candles
+    metrics: Mapped[str | None] = mapped_column(Text)  # JSON: the metrics alone, for lists
     created_ms: Mapped[int] = mapped_column(BigInteger)
     finished_ms: Mapped[int | None] = mapped_column(BigInteger)

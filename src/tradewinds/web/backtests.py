@@ -123,7 +123,8 @@ class BacktestQueue:
             await self._set(backtest_id, status=RUNNING, progress=0.01)
             status, payload = await self._spawn(job)
             if status == DONE:
-                await self._finish(backtest_id, DONE, result=payload)
+                metrics = json.dumps(json.loads(payload)["metrics"])
+                await self._finish(backtest_id, DONE, result=payload, metrics=metrics)
             elif status == FAILED:
                 await self._finish(backtest_id, FAILED, error=payload)
         except Exception as exc:  # the server keeps serving; the user sees why
@@ -203,13 +204,21 @@ class BacktestQueue:
             )
 
     async def _finish(
-        self, backtest_id: int, status: str, *, result: str | None = None, error: str | None = None
+        self,
+        backtest_id: int,
+        status: str,
+        *,
+        result: str | None = None,
+        metrics: str | None = None,
+        error: str | None = None,
     ) -> None:
+        progress = 1.0 if status == DONE else 0.0
         await self._set(
             backtest_id,
             status=status,
             result=result,
+            metrics=metrics,
             error=error,
-            progress=1.0 if status == DONE else 0.0,
+            progress=progress,
             finished_ms=now_ms(),
         )

@@ -329,7 +329,8 @@ class BacktestOut(BaseModel):
     params: dict[str, ParamValue]
     created_ms: int
     finished_ms: int | None
-    result: BacktestResultOut | None = None
+    metrics: MetricsOut | None = None
+    result: BacktestResultOut | None = None  # only on the item, not in lists
 
 
 # --- dashboard and health ----------------------------------------------------------------------

@@ -19,7 +19,7 @@ from tradewinds.web.deps import CurrentUser, Engine
 from tradewinds.web.errors import Conflict, Invalid, not_found
 from tradewinds.web.paging import Limit, Offset
 from tradewinds.web.routes.strategies import owned_version
-from tradewinds.web.schemas import BacktestIn, BacktestOut, BacktestResultOut, Page, TimeframeText
+from tradewinds.web.schemas import BacktestIn, BacktestOut, BacktestResultOut, MetricsOut, Page, TimeframeText
 from tradewinds.web.sessions import now_ms
 
 router = APIRouter(tags=["backtests"])
@@ -31,6 +31,7 @@ def backtest_out(
     row: BacktestRow, strategy: str, strategy_id: int, number: int, with_result: bool
 ) -> BacktestOut:
     result = BacktestResultOut.model_validate_json(row.result) if with_result and row.result else None
+    metrics = MetricsOut.model_validate_json(row.metrics) if row.metrics else None
     return BacktestOut(
         id=row.id,
         status=row.status,  # type: ignore[arg-type]
@@ -51,6 +52,7 @@ def backtest_out(
         params=json.loads(row.params or "{}"),
         created_ms=row.created_ms,
         finished_ms=row.finished_ms,
+        metrics=metrics,
         result=result,
     )
 
