@@ -131,6 +131,7 @@ class FakeBitfinex:
         # the next `lose_replies` execute, and then their connection is cut before the reply.
         self.drop_submits = 0
         self.lose_replies = 0
+        self.reply_delay_s = 0.0  # each submit executes, then waits this long before it answers
         self.now_ms = now_ms if now_ms is not None else int(time.time() * 1000)
         self.pairs: dict[str, tuple[str, str]] = {pair: (lo, hi) for pair, lo, hi in DEFAULT_PAIRS}
         for pair in generated_pairs(extra_pairs):
@@ -469,6 +470,8 @@ class FakeBitfinex:
         if self.lose_replies > 0:
             self.lose_replies -= 1
             _cut(request)
+        if self.reply_delay_s > 0:
+            await asyncio.sleep(self.reply_delay_s)
         return web.json_response(notification)
 
     def executed_orders(self, api_key: str) -> list[list[Any]]:

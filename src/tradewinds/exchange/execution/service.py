@@ -59,7 +59,7 @@ log = logging.getLogger("tradewinds.execution")
 @dataclass(frozen=True)
 class ServiceSettings:
     execution: ExecutionSettings = field(default_factory=ExecutionSettings)
-    ack_wait_s: float = 60.0  # an intent not acknowledged by then is delivered again
+    ack_wait_s: float = 10.0  # an intent not acknowledged by then (its process died) is delivered again
     retry_delay_s: float = 5.0  # an intent left unknown is delivered again after this
     batch: int = 64  # intents fetched at once (and executed at most at once)
 
