@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
@@ -75,27 +76,42 @@ class Roster:
 
 
 class ExchangeClocks:
-    """Each exchange's own clock: the end of the newest 1-minute candle seen from it.
+    """Each exchange's own clock: the end of the newest 1-minute candle seen from it, over time.
 
     Not the wall clock: a replay or an accelerated simulator runs on its own time, and its closes
-    are as fresh as its candles say.
+    are as fresh as its candles say. A close is judged by the clock *when it was published* (the
+    JetStream timestamp), so a decision service that lags behind a fast simulator, or catches up
+    after a restart, does not call fresh closes stale, and does call a backlog it missed stale.
     """
 
-    def __init__(self) -> None:
-        self._end_ms: dict[str, int] = {}
+    def __init__(self, keep_ms: int = 15 * MINUTE_MS) -> None:
+        self.keep_ms = keep_ms
+        self._samples: dict[str, list[tuple[int, int]]] = {}  # (wall ms, clock ms), ascending
 
-    def saw_minute(self, exchange: str, open_ms: int) -> None:
-        end = open_ms + MINUTE_MS
-        if end > self._end_ms.get(exchange, 0):
-            self._end_ms[exchange] = end
+    def saw(self, exchange: str, end_ms: int, wall_ms: int) -> None:
+        samples = self._samples.setdefault(exchange, [])
+        if samples and end_ms <= samples[-1][1]:
+            return
+        if samples:  # a close published in the past (a backlog) never moves time backwards
+            wall_ms = max(wall_ms, samples[-1][0])
+        samples.append((wall_ms, end_ms))
+        if len(samples) > 64 and wall_ms - samples[0][0] > self.keep_ms:
+            del samples[: len(samples) // 2]
 
-    def saw_close(self, exchange: str, open_ms: int, timeframe: Timeframe) -> None:
-        end = open_ms + timeframe.ms
-        if end > self._end_ms.get(exchange, 0):
-            self._end_ms[exchange] = end
+    def saw_minute(self, exchange: str, open_ms: int, wall_ms: int) -> None:
+        self.saw(exchange, open_ms + MINUTE_MS, wall_ms)
 
     def now(self, exchange: str) -> int | None:
-        return self._end_ms.get(exchange)
+        samples = self._samples.get(exchange)
+        return samples[-1][1] if samples else None
+
+    def at(self, exchange: str, wall_ms: int) -> int | None:
+        """The clock as it stood at `wall_ms` (before the first sample: the first sample)."""
+        samples = self._samples.get(exchange)
+        if not samples:
+            return None
+        index = bisect.bisect_right(samples, (wall_ms, 2**62)) - 1
+        return samples[max(index, 0)][1]
 
 
 def is_stale(open_ms: int, timeframe: Timeframe, clock_ms: int | None) -> bool:

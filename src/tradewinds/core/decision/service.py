@@ -120,8 +120,9 @@ class DecisionService:
         js = self.bus.jetstream()
         await streams.ensure_stream(js, streams.CANDLES)
         await streams.ensure_stream(js, streams.ORDERS)
+        started = self._clock()
         for exchange, open_ms in (await newest_minutes(self.engine)).items():
-            self.clocks.saw_minute(exchange, open_ms)
+            self.clocks.saw_minute(exchange, open_ms, started)
         await self.reload()
         self._subscriptions = [
             await self.bus.subscribe(subjects.ASSIGNMENTS_CHANGED, cb=self._on_assignments_changed),
@@ -201,7 +202,7 @@ class DecisionService:
             update = codec.decode(msg.data, CandleUpdate)
         except msgspec.DecodeError:
             return
-        self.clocks.saw_minute(update.exchange, update.candle.time)
+        self.clocks.saw_minute(update.exchange, update.candle.time, self._clock())
 
     async def window_size(self, assignment: Assignment) -> int:
         key = params_key(assignment.params)
@@ -263,12 +264,14 @@ class DecisionService:
     async def handle_close(self, close: ClosedCandle, msg: Any = None) -> list[RecordedDecision]:
         """Evaluate the assignments due at `close`, record what they decided, publish the intents."""
         timeframe = Timeframe(close.timeframe)
-        self.clocks.saw_close(close.exchange, close.candle.time, timeframe)
+        published = _published_ms(msg, self._clock())
+        exchange_clock = self.clocks.at(close.exchange, published)
+        self.clocks.saw(close.exchange, close.candle.time + timeframe.ms, published)
         self.counters.closes += 1
         due = self.roster.due(close.exchange, close.symbol, close.timeframe)
         if not due:
             return []
-        stale = is_stale(close.candle.time, timeframe, self.clocks.now(close.exchange))
+        stale = is_stale(close.candle.time, timeframe, exchange_clock)
         size = max([await self.window_size(a) for a in due])
         key = SeriesKey(close.exchange, close.symbol, timeframe)
         window = await window_until(self.engine, key, close.candle.time, size)
@@ -404,6 +407,15 @@ def _ending_with(window: CandleArrays, close: ClosedCandle) -> CandleArrays:
         return window
     log.warning("decision: %s was not in the database; evaluating with it appended", _describe(close))
     return CandleArrays.concat([window, CandleArrays.from_candles([close.candle])])
+
+
+def _published_ms(msg: Any, default_ms: int) -> int:
+    """When JetStream stored the close (its publication), in wall-clock ms."""
+    try:
+        stamp = msg.metadata.timestamp
+        return int(stamp.timestamp() * 1000)
+    except Exception:  # no JetStream message (a direct call): now
+        return default_ms
 
 
 def _describe(close: ClosedCandle) -> str:
