@@ -130,17 +130,19 @@ def _candles(live: list[Announcement]) -> list[ExchangeCandles]:
 
 def _evaluations(live: list[Announcement], snapshot: TradingSnapshot | None) -> Evaluations:
     workers = [a for a in live if a.component == "eval"]
-    announced = sum(_number(a.stats, "evaluations_per_min") for a in workers)
     recent = 0 if snapshot is None else snapshot.evaluated_last_minute
-    failing = (
-        0
-        if snapshot is None
-        else sum(1 for v in snapshot.assignments if v.last_eval_outcome in FAILED_OUTCOMES)
-    )
+    failing = 0
+    if snapshot is not None:
+        failing = sum(1 for v in snapshot.assignments if v.last_eval_outcome in FAILED_OUTCOMES)
+    # The workers' own rate over the last minute, else their average since they started, else
+    # the assignments evaluated in the last minute (no worker running or announcing).
+    per_minute = float(recent)
+    for key in ("evaluations_per_min", "evaluations_per_minute"):
+        if any(key in a.stats for a in workers):
+            per_minute = round(sum(_number(a.stats, key) for a in workers), 1)
+            break
     return Evaluations(
-        per_minute=round(announced, 1)
-        if any("evaluations_per_min" in a.stats for a in workers)
-        else float(recent),
+        per_minute=per_minute,
         total=int(sum(_number(a.stats, "evaluations") for a in workers)),
         assignments_last_minute=recent,
         failing=failing,
