@@ -91,6 +91,9 @@ class EvaluationOutcome(enum.Enum):
     ERROR = "error"
     TIMEOUT = "timeout"
     MEMORY = "memory"
+    # Not run: the strategy stopped the evaluation process repeatedly (message: the reason).
+    # The decision layer should disable the assignment.
+    DISABLED = "disabled"
 
 
 class EvaluationResult(msgspec.Struct, frozen=True):
