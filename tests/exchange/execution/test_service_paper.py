@@ -23,7 +23,7 @@ from tradewinds.exchange.execution.executor import ExecutionSettings
 from tradewinds.exchange.execution.service import ExecutionService, ServiceSettings
 from tradewinds.storage.database import create_engine
 from tradewinds.storage.orders import fills_of_assignment, list_orders
-from tradewinds.storage.trading_models import AssignmentRow, OrderRow, UserRow
+from tradewinds.storage.trading_models import AssignmentRow, DecisionRow, OrderRow, UserRow
 
 T = 1_700_000_040_000 - 1_700_000_040_000 % 60_000
 ALPHA = MarketInfo(
@@ -275,3 +275,60 @@ async def test_a_restart_continues_from_the_records_without_a_second_fill(
     finally:
         await restarted.stop()
         await bus2.close()
+
+
+async def test_without_a_streamed_price_paper_fills_at_the_decision_close(
+    engine: AsyncEngine, bus: Any
+) -> None:
+    """After a restart nothing may have been streamed yet: the decision candle's close is the price."""
+    assignment = await seed_assignment(engine, allocation="1000")
+    service = ExecutionService(bus, engine, "sim", Feed(), settings=FAST)  # type: ignore[arg-type]
+    await service.start()
+    try:
+        await price(bus, T - 60_000, 90.0)  # older than the decision candle: not used
+        await publish_intent(bus, make_intent(assignment, "long", T, 125.0))
+
+        async def filled() -> bool:
+            orders = await list_orders(engine, assignment_id=assignment.id)
+            return bool(orders) and orders[0].status == "filled"
+
+        await wait_for(filled)
+        (order,) = await list_orders(engine, assignment_id=assignment.id)
+        assert (order.price, order.amount) == (Decimal(125), Decimal(8))
+    finally:
+        await service.stop()
+
+
+async def test_an_older_decision_delivered_after_a_newer_one_places_nothing(
+    engine: AsyncEngine, bus: Any
+) -> None:
+    assignment = await seed_assignment(engine, allocation="1000")
+    async with AsyncSession(engine) as session:
+        session.add(
+            DecisionRow(
+                assignment_id=assignment.id,
+                intent_id=f"{assignment.id}:{T + 60_000}",
+                candle_time_ms=T + 60_000,
+                target="short",
+                previous="long",
+                candle_close=100.0,
+                stale=False,
+                created_ms=0,
+            )
+        )
+        await session.commit()
+    service = ExecutionService(bus, engine, "sim", Feed(), settings=FAST)  # type: ignore[arg-type]
+    await service.start()
+    try:
+        await publish_intent(bus, make_intent(assignment, "long", T, 100.0))
+
+        async def noted() -> bool:
+            return bool(await list_orders(engine, assignment_id=assignment.id))
+
+        await wait_for(noted)
+        (order,) = await list_orders(engine, assignment_id=assignment.id)
+        assert order.status == "canceled" and order.error is not None
+        assert order.error.startswith("not placed: superseded by the decision on the candle of")
+        assert await fills_of_assignment(engine, assignment.id) == []
+    finally:
+        await service.stop()

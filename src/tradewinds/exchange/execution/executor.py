@@ -22,6 +22,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from decimal import Decimal
 
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from tradewinds.domain.ledger import replay
@@ -43,7 +44,13 @@ from tradewinds.exchange.execution.venues import Venue
 from tradewinds.exchange.paper import DuplicateClientOrderId
 from tradewinds.exchange.resume import wall_clock_ms
 from tradewinds.storage.orders import apply_fill_report, fills_of_assignment, orders_of_intent
-from tradewinds.storage.trading_models import AssignmentRow, OrderRow, TradingAccountRow, UserRow
+from tradewinds.storage.trading_models import (
+    AssignmentRow,
+    DecisionRow,
+    OrderRow,
+    TradingAccountRow,
+    UserRow,
+)
 
 log = logging.getLogger("tradewinds.execution")
 
@@ -138,6 +145,7 @@ class Executor:
             return Outcome.DONE
         venue = await self.venue_of(context.account)
         market = await self.market_of(intent.symbol)
+        venue.quote(intent.symbol, self.prices.for_intent(intent))
         async with AsyncSession(self.engine, expire_on_commit=False) as session:
             recorded = await orders_of_intent(session, intent.intent_id)
         for row in recorded:
@@ -153,7 +161,23 @@ class Executor:
         recorded = await self._orders(intent.intent_id)
         if recorded and _ends_intent(recorded[-1]):
             return Outcome.DONE
+        later = await self._later_decision(intent)
+        if later is not None:  # a redelivery that arrives after a newer decision was executed
+            reason = f"superseded by the decision on the candle of {format_time_ms(later)}"
+            if not recorded:
+                await self._note(intent, context, 0, _side_for(intent), Decimal(0), reason)
+            log.info("intent %s: %s", intent.intent_id, reason)
+            return Outcome.DONE
         return await self._trade(intent, venue, market, len(recorded))
+
+    async def _later_decision(self, intent: OrderIntent) -> int | None:
+        """The candle time of a newer (not stale) decision of the assignment, if there is one."""
+        query = select(func.max(DecisionRow.candle_time_ms)).where(
+            DecisionRow.assignment_id == intent.assignment_id, DecisionRow.stale.is_(False)
+        )
+        async with AsyncSession(self.engine) as session:
+            newest = await session.scalar(query)
+        return newest if newest is not None and newest > intent.candle_time_ms else None
 
     async def _trade(self, intent: OrderIntent, venue: Venue, market: MarketInfo, leg: int) -> Outcome:
         while leg < self.settings.max_legs:
@@ -163,7 +187,7 @@ class Executor:
             refusal = context.refusal()
             if refusal is not None:
                 if leg == 0:
-                    await self._note(intent, context, leg, OrderSide.BUY, Decimal(0), refusal)
+                    await self._note(intent, context, leg, _side_for(intent), Decimal(0), refusal)
                 log.info("intent %s: %s; no order placed", intent.intent_id, refusal)
                 return Outcome.DONE
             book = replay(
@@ -178,8 +202,9 @@ class Executor:
             )
             if plan.kind is not PlanKind.ORDER or plan.order is None:
                 if leg == 0 and plan.kind is PlanKind.BELOW_MINIMUM:
-                    side = OrderSide.BUY if intent.target == "long" else OrderSide.SELL
-                    await self._note(intent, context, leg, side, Decimal(0), "nothing to do: " + plan.reason)
+                    await self._note(
+                        intent, context, leg, _side_for(intent), Decimal(0), "nothing to do: " + plan.reason
+                    )
                 log.info("intent %s: %s", intent.intent_id, plan.reason)
                 return Outcome.DONE
             row = await self._record_pending(intent, context, leg, plan.order.side, plan.order.amount)
@@ -239,8 +264,7 @@ class Executor:
             return
         context = await self._context(intent)
         if context is not None:
-            side = OrderSide.BUY if intent.target == "long" else OrderSide.SELL
-            await self._note(intent, context, 0, side, Decimal(0), reason)
+            await self._note(intent, context, 0, _side_for(intent), Decimal(0), reason)
 
     async def settle_recorded(self, venue: Venue, row: OrderRow) -> OrderRow | None:
         return await self._settle_recorded(venue, row)
@@ -398,6 +422,10 @@ class Executor:
             current.error = error
             current.updated_ms = self.now_ms()
             await session.commit()
+
+
+def _side_for(intent: OrderIntent) -> OrderSide:
+    return OrderSide.BUY if intent.target == "long" else OrderSide.SELL
 
 
 def _ends_intent(row: OrderRow) -> bool:

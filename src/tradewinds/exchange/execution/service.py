@@ -17,10 +17,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from decimal import Decimal
 from typing import Any
 
 import msgspec
@@ -115,8 +115,9 @@ class ExecutionService:
             now_ms,
         )
         self._markets: dict[str, MarketInfo] = {}
-        self._exchange_venues: dict[int, Venue] = {}
-        self._account_locks: dict[int, asyncio.Lock] = {}
+        self._exchange_venues: dict[str, Venue] = {}  # by key name (_key_of)
+        self._key_names: dict[int, str] = {}  # account id -> key name
+        self._locks: dict[str, asyncio.Lock] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._consumer: asyncio.Task[None] | None = None
         self._subscription: Any = None
@@ -190,7 +191,7 @@ class ExecutionService:
             account = accounts[row.account_id]
             if account is None:
                 continue
-            async with self._lock(account.id):
+            async with self._lock(self._key_of(account)):
                 venue = await self._venue(account)
                 settled = await self.executor.settle_recorded(venue, row)
             state = "unknown (exchange unreachable)" if settled is None else settled.status
@@ -235,8 +236,17 @@ class ExecutionService:
         self.counters.intents += 1
         keep_alive = asyncio.create_task(_keep_alive(msg, self.settings.ack_wait_s / 3))
         try:
-            async with self._lock(intent.account_id):
+            # The assignment's lock is taken before any other await, in the order intents arrive,
+            # so one assignment's decisions execute in order; then its key's (one at a time per key).
+            async with (
+                self._lock(f"assignment:{intent.assignment_id}"),
+                await self._lock_for(intent.account_id),
+            ):
                 outcome = await self._execute(intent)
+        except Exception:  # the account cannot even be read (database down, a wrong secret key)
+            self.counters.errors += 1
+            log.exception("intent %s failed; it will be delivered again", intent.intent_id)
+            outcome = Outcome.RETRY
         finally:
             keep_alive.cancel()
         if outcome is Outcome.DONE:
@@ -271,8 +281,26 @@ class ExecutionService:
         async with AsyncSession(self.engine, expire_on_commit=False) as session:
             return await session.get(TradingAccountRow, account_id)
 
-    def _lock(self, account_id: int) -> asyncio.Lock:
-        return self._account_locks.setdefault(account_id, asyncio.Lock())
+    def _key_of(self, account: TradingAccountRow) -> str:
+        """What orders are serialised by: the API key (accounts sharing a key share its nonces and
+        its budget), or the paper account."""
+        known = self._key_names.get(account.id)
+        if known is not None:
+            return known
+        name = f"account:{account.id}"
+        if account.kind == AccountKind.EXCHANGE.value and account.api_key_enc and self.secrets is not None:
+            api_key = self.secrets.decrypt(account.api_key_enc)
+            name = f"{account.exchange}:key:{hashlib.sha256(api_key.encode()).hexdigest()[:16]}"
+        self._key_names[account.id] = name
+        return name
+
+    async def _lock_for(self, account_id: int) -> asyncio.Lock:
+        account = await self._account(account_id)
+        name = f"account:{account_id}" if account is None else self._key_of(account)
+        return self._lock(name)
+
+    def _lock(self, name: str) -> asyncio.Lock:
+        return self._locks.setdefault(name, asyncio.Lock())
 
     # ------------------------------------------------------------------ what the executor uses
 
@@ -280,21 +308,18 @@ class ExecutionService:
         if account.kind == AccountKind.PAPER.value:
             # Rebuilt from the records each time: another process may trade the same account.
             markets = await self._all_markets()
-            paper = await rebuild_paper_account(self.engine, account, markets, self._paper_price)
+            paper = await rebuild_paper_account(self.engine, account, markets)
             return PaperVenue(paper)
-        venue = self._exchange_venues.get(account.id)
+        key = self._key_of(account)
+        venue = self._exchange_venues.get(key)  # one adapter per key: one nonce sequence
         if venue is None:
             if self.secrets is None:
                 raise RuntimeError("exchange accounts need the platform's secret key (SecretBox)")
             venue = open_exchange_venue(
                 account, self.secrets, self.adapter_factory, self.settings.execution.exchange_buy_reserve
             )
-            self._exchange_venues[account.id] = venue
+            self._exchange_venues[key] = venue
         return venue
-
-    def _paper_price(self, symbol: str) -> Decimal | None:
-        quote = self.prices.get(symbol)
-        return None if quote is None else quote.price
 
     async def _all_markets(self) -> dict[str, MarketInfo]:
         if not self._markets:
@@ -321,7 +346,8 @@ class ExecutionService:
             if current is not None:
                 current.paused_reason = reason
                 await session.commit()
-        venue = self._exchange_venues.pop(account.id, None)
+        venue = self._exchange_venues.pop(self._key_of(account), None)
+        self._key_names.pop(account.id, None)  # new keys may be entered
         if venue is not None:
             with contextlib.suppress(Exception):
                 await venue.close()

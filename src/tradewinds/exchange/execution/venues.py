@@ -39,6 +39,10 @@ class Venue(Protocol):
     paper: bool
     buy_reserve: Decimal  # fraction kept back when sizing a buy (fees the venue checks, price moves)
 
+    def quote(self, symbol: str, price: Decimal) -> None:
+        """The price this intent trades at (paper fills at it; an exchange has its own)."""
+        ...
+
     async def free_balances(self) -> dict[str, Decimal]: ...
 
     async def place(
@@ -63,6 +67,9 @@ class PaperVenue:
         self.account = account
         self.buy_reserve = account.slippage  # the fill price is the latest price moved by slippage
 
+    def quote(self, symbol: str, price: Decimal) -> None:
+        self.account.update_price(symbol, price)
+
     async def free_balances(self) -> dict[str, Decimal]:
         return {c: b.free for c, b in self.account.balances().items()}
 
@@ -86,6 +93,9 @@ class ExchangeVenue:
     def __init__(self, adapter: ExchangeAdapter, buy_reserve: Decimal) -> None:
         self.adapter = adapter
         self.buy_reserve = buy_reserve
+
+    def quote(self, symbol: str, price: Decimal) -> None:
+        return None
 
     async def free_balances(self) -> dict[str, Decimal]:
         balances: dict[str, Balance] = await self.adapter.fetch_balances()
@@ -124,15 +134,16 @@ async def rebuild_paper_account(
     engine: AsyncEngine,
     row: TradingAccountRow,
     markets: Mapping[str, MarketInfo],
-    price_of: Callable[[str], Decimal | None],
 ) -> PaperAccount:
-    """Starting balances plus every recorded fill of the account, in the order they happened."""
+    """Starting balances plus every recorded fill of the account, in the order they happened.
+
+    It fills at the price each intent trades at (`PaperVenue.quote`): the latest streamed close,
+    or the decision candle's close when nothing newer was streamed (prices.LatestPrices)."""
     account = PaperAccount(
         starting_balances(row),
         markets.values(),
         fee_rate=row.paper_fee_rate if row.paper_fee_rate is not None else DEFAULT_FEE_RATE,
         slippage=row.paper_slippage or Decimal(0),
-        price_source=price_of,
         order_id_prefix=f"paper{row.id}",
     )
     for recorded in await fills_of_account(engine, row.id):
