@@ -30,6 +30,7 @@ from tradewinds.storage.trading_models import (
 
 FAILED_OUTCOMES = ("error", "timeout", "memory")
 FAILED_ORDERS = ("failed", "rejected")
+DUST_VALUE = Decimal("0.01")  # base worth less than this (in quote) is dust, not a position
 
 
 class AssignmentView(msgspec.Struct, frozen=True):
@@ -175,7 +176,7 @@ def _view(row: object, fills: list[LedgerFill], price: float | None) -> Assignme
         timeframe=a.timeframe,
         account=row.account,  # type: ignore[attr-defined]
         enabled=a.enabled,
-        position=book.position,
+        position=_position(book.base, value),
         target=a.target,
         base_held=book.base,
         quote_held=book.quote,
@@ -191,6 +192,16 @@ def _view(row: object, fills: list[LedgerFill], price: float | None) -> Assignme
         disabled_reason=a.disabled_reason,
         ledger_error=problem,
     )
+
+
+def _position(base: Decimal, price: Decimal | None) -> str:
+    """`long` while the slice holds base units worth a cent or more. A sale rounded to the
+    market's amount precision leaves dust (1e-8 units after a fee taken in base): that is short."""
+    if base <= 0:
+        return "short"
+    if price is not None and base * price < DUST_VALUE:
+        return "short"
+    return "long"
 
 
 def _order_line(o: OrderRow) -> OrderLine:
