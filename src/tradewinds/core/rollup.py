@@ -37,6 +37,8 @@ class RollupSeries:
         self.watermark_ms = self.first_bucket_ms
         self._pending: set[int] = set()  # open buckets holding at least one closed minute
         self._skipped: set[int] = set()  # closed with no minute (not published), still in reach
+        self._reopened: set[int] = set()  # skipped buckets that got minutes: open below the watermark
+        self._floor_ms = 0
 
     def add_minute(self, time_ms: int) -> MinuteFit:
         bucket = self.timeframe.bucket_start(time_ms)
@@ -46,6 +48,7 @@ class RollupSeries:
             # Closed while it held no minute, so never published: it opens again and is published
             # (once) when its minutes are settled, instead of being stored as a correction.
             self._skipped.discard(bucket)
+            self._reopened.add(bucket)
             self._pending.add(bucket)
             return MinuteFit.OPEN
         if bucket < self.watermark_ms:
@@ -56,17 +59,25 @@ class RollupSeries:
     def close_before(self, limit_ms: int) -> list[int]:
         """Close every bucket starting before `limit_ms`; return those holding minutes, ascending.
         Buckets closed empty are remembered (see `add_minute`) until `forget_before`."""
-        ready = sorted(b for b in self._pending if b < limit_ms)
-        self._pending.difference_update(ready)
-        if limit_ms > self.watermark_ms:
-            tf = self.timeframe.ms
+        if limit_ms <= self.watermark_ms:  # the common case: only reopened buckets can close
+            if not self._reopened:
+                return []
+            ready = sorted(b for b in self._reopened if b < limit_ms)
+        else:
+            ready = sorted(b for b in self._pending if b < limit_ms)
             held = set(ready)
+            tf = self.timeframe.ms
             self._skipped.update(b for b in range(self.watermark_ms, limit_ms, tf) if b not in held)
             self.watermark_ms = limit_ms
+        self._pending.difference_update(ready)
+        self._reopened.difference_update(ready)
         return ready
 
     def forget_before(self, floor_ms: int) -> None:
         """Minutes before `floor_ms` can no longer arrive: stop remembering empty buckets there."""
+        if floor_ms <= self._floor_ms:
+            return
+        self._floor_ms = floor_ms
         tf = self.timeframe.ms
         self._skipped = {b for b in self._skipped if b + tf > floor_ms}
 
