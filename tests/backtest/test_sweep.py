@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -152,3 +153,17 @@ def test_ranking_puts_the_best_first_and_lower_drawdown_is_better() -> None:
 def test_failed_results_rank_last_in_planned_order() -> None:
     failed = [SweepResult(i, {"x": i}, None, "boom", frozenset()) for i in (3, 1)]
     assert [r.index for r in ranked(failed, "sharpe")] == [1, 3]
+
+
+def test_the_workers_leave_no_shared_memory_behind() -> None:
+    # Pool workers exit without atexit: their history workers' buffers must still be removed.
+    shm = Path("/dev/shm")
+    if not shm.is_dir():
+        pytest.skip("no /dev/shm here")
+    before = set(shm.glob("tradewinds-history-*"))
+    candles = read_candle_csv(DATA / "bitfinex_tBTCUSD_1h_2013-10.csv")
+    run_sweep(candles, combinations([parse_axis("fast=2:9:1")]), settings(), jobs=2)
+    mine = f"tradewinds-history-{os.getpid()}-"
+    assert [
+        p.name for p in set(shm.glob("tradewinds-history-*")) - before if not p.name.startswith(mine)
+    ] == []

@@ -54,7 +54,9 @@ def run_backtest(
     timeframe: Timeframe | None = None,
     limits: Limits | None = None,
     name: str = "strategy",
+    reuse_indicators: bool = False,
 ) -> BacktestResult:
+    """Backtest `source` over `candles`. `reuse_indicators`: see `run_over_history`."""
     partial_ms: tuple[int, ...] = ()
     if timeframe is not None:
         rollup = roll_up(candles, timeframe)
@@ -66,7 +68,7 @@ def run_backtest(
             )
     if len(candles) == 0:
         raise ValueError("no candles to backtest on")
-    run = run_over_history(source, candles, params, limits, name)
+    run = run_over_history(source, candles, params, limits, name, reuse_indicators)
     account = simulate(candles, run.decisions, cash, fee, fill)
     metrics = compute_metrics(candles, account, cash, fee, run.warmup_candles)
     return BacktestResult(candles, run, account, metrics, partial_ms)

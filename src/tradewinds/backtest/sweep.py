@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import multiprocessing
+import multiprocessing.util
 import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -28,6 +29,7 @@ from tradewinds.backtest.runner import BacktestResult, roll_up, run_backtest
 from tradewinds.domain.candle_arrays import CandleArrays
 from tradewinds.domain.timeframes import Timeframe
 from tradewinds.strategy.errors import StrategyError
+from tradewinds.strategy.history import stop_history_worker
 from tradewinds.strategy.limits import Limits
 from tradewinds.strategy.runtime import ParamValue
 
@@ -212,6 +214,9 @@ _worker_job: tuple[CandleArrays, SweepSettings] | None = None
 def _start_worker(candles: CandleArrays, settings: SweepSettings) -> None:  # pragma: no cover
     global _worker_job
     _worker_job = (candles, settings)
+    # Pool workers end with os._exit, skipping atexit: stop the history worker (and remove its
+    # shared memory) from multiprocessing's own exit hook instead.
+    multiprocessing.util.Finalize(None, stop_history_worker, exitpriority=10)
 
 
 def _run_chunk(chunk: list[tuple[int, Combination]]) -> list[SweepResult]:  # pragma: no cover
@@ -233,6 +238,7 @@ def _backtest(
             fill=settings.fill,
             limits=settings.limits,
             name=settings.name,
+            reuse_indicators=True,  # every run of this worker is over the same candles object
         )
     except (StrategyError, ValueError) as exc:
         return SweepResult(index, combination, None, str(exc), frozenset())

@@ -35,6 +35,7 @@ from tradewinds.strategy.errors import (
     plain_message,
     result_message,
 )
+from tradewinds.strategy.indicator_cache import IndicatorCache
 from tradewinds.strategy.limits import Limits
 from tradewinds.strategy.runtime import COLLECT_AFTER_BYTES, Dataset, ParamValue, StrategyRuntime, known_names
 
@@ -75,8 +76,12 @@ def run_over_history(
     params: Mapping[str, ParamValue] | None = None,
     limits: Limits | None = None,
     name: str = "strategy",
+    reuse_indicators: bool = False,
 ) -> HistoryRun:
-    """Decide at every candle of `candles`, as the live platform would at each close."""
+    """Decide at every candle of `candles`, as the live platform would at each close.
+
+    With `reuse_indicators`, consecutive runs over the same `candles` object (unchanged since)
+    share the indicator series they compute: a sweep's combinations."""
     limits = limits or Limits()
     check_strategy(source, name)
     n = len(candles)
@@ -88,7 +93,7 @@ def run_over_history(
             _worker = _HistoryWorker()
         # One log line beyond the limit is kept, to tell that lines were dropped.
         spare = replace(limits, log_lines=limits.log_lines + 1)
-        payload, decisions = _worker.run(source, candles, dict(params or {}), spare)
+        payload, decisions = _worker.run(source, candles, dict(params or {}), spare, reuse_indicators)
         if payload.get("killed"):
             _worker = None
         if payload.get("killed") and payload["kind"] == "timeout":
@@ -149,6 +154,8 @@ class _HistoryWorker:
         self.control = mmap.mmap(-1, _HEADER)
         self.header = np.frombuffer(self.control, dtype=np.int64, count=2)
         self.data: _SharedBuffer | None = None
+        # The candles `data` holds for a run that reuses indicators, and the buffer's path.
+        self.loaded: tuple[CandleArrays, Path] | None = None
         job_read, self.job_write = os.pipe()
         self.result_read, result_write = os.pipe()
         self.pid = os.fork()
@@ -175,15 +182,25 @@ class _HistoryWorker:
         return self.data
 
     def run(
-        self, source: str, candles: CandleArrays, params: dict[str, ParamValue], limits: Limits
+        self,
+        source: str,
+        candles: CandleArrays,
+        params: dict[str, ParamValue],
+        limits: Limits,
+        reuse: bool = False,
     ) -> tuple[dict[str, Any], npt.NDArray[np.int8]]:
+        """Run one job. With `reuse`, the same candles object as the last reusing run is not
+        copied again and the worker keeps the indicator series it computed for it."""
         n = len(candles)
         data = self._buffer(n)
         columns, decisions = _views(data, n)
-        for target, column in zip(columns, _columns(candles), strict=True):
-            target[:] = column
+        same = reuse and self.loaded is not None and self.loaded[0] is candles and self.loaded[1] == data.path
+        if not same:
+            for target, column in zip(columns, _columns(candles), strict=True):
+                target[:] = column
+        self.loaded = (candles, data.path) if reuse else None
         self.header[:] = (-1, 0)
-        _send(self.job_write, (str(data.path), data.size, n, source, params, limits))
+        _send(self.job_write, (str(data.path), data.size, n, source, params, limits, None, reuse, same))
         payload = _supervise(self.pid, self.result_read, self.header, limits)
         result = decisions.copy()
         if payload.get("killed"):
@@ -206,7 +223,9 @@ class _HistoryWorker:
         for target, column in zip(columns, _columns(candles), strict=True):
             target[:] = column
         self.header[:] = (-1, 0)
-        _send(self.job_write, (str(data.path), data.size, n, source, params, limits, (index, position)))
+        self.loaded = None
+        job = (str(data.path), data.size, n, source, params, limits, (index, position), False, False)
+        _send(self.job_write, job)
         payload = _supervise(self.pid, self.result_read, self.header, limits)
         if payload.get("killed"):
             self.close()
@@ -254,9 +273,13 @@ end
 
 
 @atexit.register
-def _stop_worker() -> None:
+def stop_history_worker() -> None:
+    """Stop this process's worker and remove its shared memory. Runs at exit; a process that
+    exits without running atexit (a multiprocessing worker) must call it itself."""
+    global _worker
     if _worker is not None:
         _worker.close()
+        _worker = None
 
 
 def _columns(candles: CandleArrays) -> tuple[npt.NDArray[Any], ...]:
@@ -303,20 +326,24 @@ def _serve(job_fd: int, result_fd: int, header: npt.NDArray[np.int64]) -> None: 
     """The worker's loop: one job in, one payload out, until the parent closes the pipe."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     attached: dict[str, _SharedBuffer] = {}
+    cache = IndicatorCache()
     status = 0
     try:
         while (job := _receive(job_fd)) is not None:
-            path, size, n, source, params, limits = job[:6]
+            path, size, n, source, params, limits, locate, reuse, same = job
+            if not same:
+                cache.clear()
             if path not in attached:
                 for old in attached.values():
                     old.close()
                 attached = {path: _SharedBuffer(Path(path), size, create=False)}
             columns, decisions = _views(attached[path], n)
             candles = CandleArrays(*columns)
-            if len(job) > 6:
-                _send(result_fd, _locate_job(source, candles, params, limits, job[6], header))
+            if locate is not None:
+                _send(result_fd, _locate_job(source, candles, params, limits, locate, header))
             else:
-                _send(result_fd, _run_job(source, candles, params, limits, decisions, header))
+                kept = cache if reuse else None
+                _send(result_fd, _run_job(source, candles, params, limits, decisions, header, kept))
     except BaseException:
         status = 1
     finally:
@@ -330,13 +357,14 @@ def _run_job(
     limits: Limits,
     decisions: npt.NDArray[np.int8],
     header: npt.NDArray[np.int64],
+    cache: IndicatorCache | None = None,
 ) -> dict[str, Any]:  # pragma: no cover - runs in the worker
     def computing(busy: bool) -> None:
         header[1] = 1 if busy else 0
 
     try:
         runtime = StrategyRuntime(limits, jit=True)
-        runtime.use(Dataset(candles, on_compute=computing, limits=limits))
+        runtime.use(Dataset(candles, on_compute=computing, limits=limits, cache=cache))
         chunk = runtime.compile(source)
         table, seen = runtime.lua.execute(_RECORD_READS)(runtime.params_table(params))
         runtime.reset_memory_limit()

@@ -20,6 +20,7 @@ import numpy.typing as npt
 
 from tradewinds.domain.candle_arrays import CandleArrays
 from tradewinds.strategy.errors import StrategySyntaxError, plain_message
+from tradewinds.strategy.indicator_cache import IndicatorCache
 from tradewinds.strategy.indicators import INDICATORS, IndicatorParamError, validate_params
 from tradewinds.strategy.limits import Limits
 from tradewinds.strategy.source import normalize_source
@@ -96,12 +97,15 @@ class Dataset:
         candles: CandleArrays,
         on_compute: Callable[[bool], None] | None = None,
         limits: Limits | None = None,
+        cache: IndicatorCache | None = None,
     ):
         """With `limits`, the indicator series this dataset computes are bounded in number,
         memory and total compute time (history runs; a live window is small and timed by the
-        strategy's own deadline)."""
+        strategy's own deadline). With `cache`, series computed by earlier datasets of the same
+        candles are taken from it (a sweep's runs)."""
         self.length = len(candles)
         self.limits = limits
+        self.cache = cache
         self.indicator_count = 0
         self.indicator_bytes = 0
         self.indicator_seconds = 0.0
@@ -188,7 +192,12 @@ class Dataset:
             inputs = {col: self.arrays[1 + PRICE_SERIES.index(col)] for col in spec.inputs}
             source_first = 0
             described = spec.describe(params)
-        outputs = spec.compute(inputs, params)
+        if self.cache is None:
+            outputs = spec.compute(inputs, params)
+        else:
+            # The source's label names it fully (`close`, `ta.sma(10)`), as the params do the rest.
+            key = (name, self.names[source_id] if spec.inputs == ("source",) else "", params)
+            outputs = self.cache.outputs(key, lambda: spec.compute(inputs, params))
         result: list[Any] = []
         for index, values in enumerate(outputs):
             column = np.ascontiguousarray(values, dtype=np.float64)
