@@ -195,3 +195,38 @@ def test_a_market_stored_earlier_today_backfills_the_day_as_before() -> None:
     out = rec.feed(update(candle(T0 + 90 * M)), now=T0 + 90 * M + 1_000)
     assert [(r.since_ms, r.until_ms) for r in out.backfills] == [(T0, T0 + 89 * M)]
     assert out.notices == []
+
+
+def new_adapter_overtakes_the_forming_minute() -> Recorder:
+    """Minute 0 forms (first version), the adapter process stops before its end and a new one
+    subscribes two minutes later: its snapshot starts at minute 2."""
+    rec = Recorder(CandlePipeline(PipelineConfig(startup_backfill=False, backfill_timeout_ms=30_000)))
+    rec.alive(T0 + 500)
+    rec.feed(update(candle(T0, volume=1.0)), now=T0 + 1_000)
+    rec.feed(update(candle(T0 + 2 * M), UpdateSource.SNAPSHOT), now=T0 + 2 * M + 5_000)
+    return rec
+
+
+def test_a_new_adapters_snapshot_does_not_close_the_forming_minute_from_what_was_seen() -> None:
+    rec = new_adapter_overtakes_the_forming_minute()
+    assert rec.published(Timeframe.M1) == []
+    [request] = rec.requests
+    assert (request.since_ms, request.until_ms) == (T0, T0 + M)
+    out = rec.feed(update(candle(T0, volume=4.0), UpdateSource.BACKFILL), now=T0 + 2 * M + 6_000)
+    assert [(c.candle.volume, c.reason) for c in out.closed if c.timeframe == "1m"] == [
+        (4.0, CloseReason.BACKFILL)
+    ]
+    rec.backfill_done(request)
+    assert [c.candle.volume for c in rec.published(Timeframe.M1)] == [4.0]
+    assert rec.correction_count == 0
+
+
+def test_a_set_aside_minute_history_lacks_closes_as_last_seen() -> None:
+    rec = new_adapter_overtakes_the_forming_minute()
+    [request] = rec.requests
+    out = rec.backfill_done(request)  # REST had nothing yet
+    assert [(c.candle.volume, c.reason) for c in out.closed if c.timeframe == "1m"] == [
+        (1.0, CloseReason.NEXT_CANDLE)
+    ]
+    rec.alive(T0 + 5 * M + 2_000)
+    assert [c.candle.time for c in rec.published(Timeframe.M5)] == [T0]

@@ -113,6 +113,15 @@ class MinuteBook:
         self._forming = None
         return self._close(forming, CloseReason.TIMEOUT)
 
+    def set_aside_forming(self) -> Candle | None:
+        """Take the forming candle out, unclosed, as if it had never arrived: the next later candle
+        then reports its minute as part of a gap. For a forming candle that may be stale."""
+        forming = self._forming
+        if forming is not None:
+            self._forming = None
+            self._latest = forming.time - MINUTE_MS  # every closed minute is earlier (the invariant)
+        return forming
+
     def minutes(self, since_ms: int, until_ms: int) -> list[Candle]:
         """Closed candles with since_ms <= time < until_ms, ascending."""
         start = max(since_ms, self._floor)

@@ -161,6 +161,9 @@ class _MarketState:
     # again, they are published only from `republish_from_ms` on (the bus drops those repeats).
     stored: StoredUntil | None = None
     republish_from_ms: int = 0
+    # Forming candles a fresh subscription overtook before any report covered their end: their
+    # minutes are backfilled; if history has nothing for one, it closes as last seen.
+    set_aside: dict[int, Candle] = field(default_factory=dict)
 
 
 _VERDICT_COUNTERS = {Verdict.DUPLICATE: "duplicates", Verdict.STALE: "stale", Verdict.TOO_OLD: "too_old"}
@@ -217,6 +220,12 @@ class CandlePipeline:
         market = Market(update.exchange, update.symbol)
         out = PipelineOutput()
         state = self._markets.get(market) or self._start_market(market, time, now_ms, out)
+        if update.source is UpdateSource.SNAPSHOT and self._may_be_stale(state, time):
+            # A new adapter (process) subscribed: the trades it never saw of our forming minute
+            # are in history only, so that minute joins the gap the snapshot opens.
+            stale = state.book.set_aside_forming()
+            if stale is not None:
+                state.set_aside[stale.time] = stale
         change = state.book.apply(update.candle, update.source)
         self.stats.updates += 1
         counter = _VERDICT_COUNTERS.get(change.verdict)
@@ -239,6 +248,7 @@ class CandlePipeline:
             for expired in state.backfills.expire(now_ms):
                 self.stats.backfills_expired += 1
                 out.expired_backfills.append(self._backfill_request(state.market, expired))
+                self._settle_set_aside(state, expired.since_ms, expired.until_ms, out)
             self._close_by_time(state, now_ms, out)
             self._forget_settled(state)
         return out
@@ -287,8 +297,28 @@ class CandlePipeline:
         out = PipelineOutput()
         state = self._markets.get(market)
         if state is not None and state.backfills.done(since_ms, until_ms):
+            self._settle_set_aside(state, since_ms, until_ms, out)
             self._close_rollups(state, state.book.settled_until(), out)
         return out
+
+    def _may_be_stale(self, state: _MarketState, time_ms: int) -> bool:
+        """Whether the forming candle, overtaken by a candle at `time_ms`, may lack trades: its
+        exchange reports liveness and no report covered its end."""
+        forming = state.book.forming
+        if forming is None or time_ms <= forming.time or state.market.exchange not in self._alive_exchanges:
+            return False
+        return self._alive_ms.get(state.market, forming.time) < forming.time + MINUTE_MS
+
+    def _settle_set_aside(
+        self, state: _MarketState, since_ms: int, until_ms: int, out: PipelineOutput
+    ) -> None:
+        """The backfill of [since_ms, until_ms] is over: a set-aside minute it did not bring closes
+        as last seen (history may lag; what we saw is better than nothing)."""
+        for time in [t for t in state.set_aside if since_ms <= t <= until_ms]:
+            stale = state.set_aside.pop(time)
+            if state.book.closed_candle(time) is None:
+                for close in state.book.apply(stale, UpdateSource.LIVE).closes:
+                    self._minute_closed(state, close, out)
 
     def _start_market(self, market: Market, first_ms: int, now_ms: int, out: PipelineOutput) -> _MarketState:
         origin = first_ms
