@@ -117,7 +117,7 @@ def run_locked(args: argparse.Namespace, home: Path, log_file: Path) -> int:
         engine = create_engine(url)
         try:
             await schema.upgrade(engine)
-            print(f"Tradewinds on embedded defaults: data folder {home}, database {display_url(url)}")
+            print(f"Tradewinds on embedded defaults: data folder {tilde(home)}, database {display_url(url)}")
             return await Platform(bus, engine, args, home, log_file).run(stop)
         except StorageError as exc:
             return fail(str(exc), status=1)
@@ -145,7 +145,7 @@ class Platform:
         header = await self.prepare_demo()
         sim = await self.simulated_exchange()
         header.append(sim_line(sim, self.sim_start_ms, self.args))
-        header.append(f"Logs: {self.log_file}")
+        header.append(f"Logs: {tilde(self.log_file)}")
         for line in header:
             print(line, flush=True)
         core = CoreService(self.bus, CandleStore(self.engine), CandlePipeline(PipelineConfig(grace_ms=2_000)))
@@ -171,7 +171,7 @@ class Platform:
         demo = await ensure_demo(self.engine, self.home)
         how = "created" if demo.created else "continuing"
         return [
-            f"Demo user {DEMO_EMAIL} ({how}; login in {self.home / 'demo-login.txt'}): "
+            f"Demo user {DEMO_EMAIL} ({how}; login in {tilde(self.home / 'demo-login.txt')}): "
             f"{demo.assignments} assignments trading sim markets on the paper account {DEMO_ACCOUNT}."
         ]
 
@@ -256,6 +256,13 @@ class Platform:
             "Run `tradewinds up` again to continue where it stopped.",
             flush=True,
         )
+
+
+def tilde(path: Path) -> str:
+    """`path` with the user's home folder shown as `~`, as people write it."""
+    with contextlib.suppress(ValueError, RuntimeError):
+        return f"~/{path.relative_to(Path.home())}"
+    return str(path)
 
 
 def sim_line(sim: SimulatedExchange, start_ms: int, args: argparse.Namespace) -> str:

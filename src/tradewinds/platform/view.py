@@ -16,7 +16,8 @@ MAX_ERRORS = 8
 def _money(value: Decimal | None, sign: bool = False) -> str:
     if value is None:
         return "-"
-    return f"{value:+,.2f}" if sign else f"{value:,.2f}"
+    cents = value.quantize(Decimal("0.01")) + 0  # + 0: no "-0.00" for a loss under half a cent
+    return f"{cents:+,.2f}" if sign else f"{cents:,.2f}"
 
 
 def _duration(seconds: float) -> str:
