@@ -39,7 +39,7 @@ def dry_run_needs(
     params: Mapping[str, ParamValue],
     candles: Any,
     time_ms: float = 50.0,
-    points: int = 60,
+    points: int = 24,
     budget_s: float = 1.0,
 ) -> list[int]:
     """The candles each indicator series the strategy created needs.

@@ -52,8 +52,8 @@ class MarketsAnnouncer:
         self.announced = 0
 
     async def start(self, roster: Roster, history: HistoryCandles) -> None:
+        """Announce in the background: sizing every strategy's window takes a while at first."""
         self._roster, self._history = roster, history
-        await self.announce(force=True)
         self._task = asyncio.create_task(self._repeat(), name="decision-markets")
 
     async def stop(self) -> None:
@@ -80,5 +80,8 @@ class MarketsAnnouncer:
 
     async def _repeat(self) -> None:
         while True:
+            try:
+                await self.announce(force=True)
+            except Exception as exc:  # a strategy's window could not be sized: say so, go on
+                log.error("decision: announcing the markets wanted failed: %s", exc)
             await asyncio.sleep(self.interval_s)
-            await self.announce(force=True)

@@ -181,7 +181,8 @@ class DecisionService:
         async with self._lock:
             assignments = await load_enabled_assignments(self.engine)
             self.roster.replace(assignments)
-        await self.markets.announce()
+        if self._tasks:  # started: tell the adapters at once if the markets changed
+            await self.markets.announce()
 
     async def _reloads(self) -> None:
         while True:
