@@ -101,3 +101,20 @@ def test_the_configured_database_file(monkeypatch: pytest.MonkeyPatch, sqlite_fi
     assert sqlite_reads.sqlite_file(None) == sqlite_file.parent / "tradewinds.db"
     monkeypatch.setenv("TRADEWINDS_DATABASE_URL", f"sqlite+aiosqlite:///{sqlite_file.parent}/tradewinds.db")
     assert sqlite_reads.sqlite_file(None) == sqlite_file.parent / "tradewinds.db"
+
+
+def test_reads_see_what_a_running_writer_committed(sqlite_file: Path) -> None:
+    """The core keeps its WAL-mode connection open while a user backtests beside it."""
+    writer = sqlite3.connect(sqlite_file)
+    try:
+        writer.execute("PRAGMA journal_mode=WAL")
+        series_id = writer.execute("SELECT id FROM candle_series").fetchone()[0]
+        later = START + 300 * 5 * MINUTE_MS
+        writer.execute("INSERT INTO candles VALUES (?, ?, 1.0, 2.0, 0.5, 1.5, 1.0)", (series_id, later))
+        writer.commit()
+        writer.execute("INSERT INTO candles VALUES (?, ?, 1.0, 2.0, 0.5, 1.5, 1.0)", (series_id, later + 1))
+        # the second row is not committed: a reader must not see it
+        arrays = sqlite_arrow.read_candle_arrays(str(sqlite_file), FIVE, None, None)
+        assert len(arrays) == 301 and int(arrays.time[-1]) == later
+    finally:
+        writer.close()
