@@ -106,7 +106,7 @@ async def chosen_symbols(adapter: ExchangeAdapter, args: argparse.Namespace) -> 
     from tradewinds.exchange.sim import SimulatedExchange
 
     if args.symbols:
-        symbols = [s.strip() for s in args.symbols.split(",") if s.strip()]
+        symbols = [s.strip().upper() for s in args.symbols.split(",") if s.strip()]  # as ccxt spells them
         if not symbols:
             raise ExchangeError("--symbols is empty; give markets such as BTC/USD,ETH/USD")
         return symbols

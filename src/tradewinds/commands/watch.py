@@ -7,7 +7,7 @@ import asyncio
 import sys
 from typing import Any
 
-from tradewinds.commands._common import fail
+from tradewinds.commands._common import CommandError, exchange_id, fail, market_symbol
 from tradewinds.commands._service import run_service
 from tradewinds.domain.timeframes import Timeframe
 
@@ -34,7 +34,11 @@ def run_candles(args: argparse.Namespace) -> int:
 
     try:
         timeframe = Timeframe.parse(args.timeframe) if args.timeframe else None
-        subject = subjects.closed_candles_filter(args.exchange, args.symbol, timeframe)
+        exchange = exchange_id(args.exchange) if args.exchange else None  # as the core spells it
+        symbol = market_symbol(args.symbol) if args.symbol else None
+        subject = subjects.closed_candles_filter(exchange, symbol, timeframe)
+    except CommandError as exc:
+        return fail(str(exc), exc.status)
     except ValueError as exc:
         return fail(str(exc))
     if args.count is not None and args.count < 1:
