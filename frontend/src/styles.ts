@@ -33,7 +33,8 @@ export const theme = css`
   .page-head p { color: var(--muted); margin: 4px 0 0; }
   .panel { background: var(--panel); border: 1px solid var(--line); border-radius: var(--radius); padding: 16px; }
   .grid { display: grid; gap: 16px; }
-  .cards { display: grid; gap: 12px; grid-template-columns: repeat(auto-fit, minmax(180px, 1fr)); }
+  .cards { display: grid; gap: 12px; grid-template-columns: repeat(auto-fit, minmax(150px, 1fr)); }
+  .split { display: grid; gap: 16px; grid-template-columns: minmax(0, 2fr) minmax(0, 1fr); align-items: start; }
   .card { background: var(--panel); border: 1px solid var(--line); border-radius: var(--radius); padding: 14px 16px; }
   .card .label { color: var(--muted); font-size: 12px; text-transform: uppercase; letter-spacing: 0.06em; }
   .card .value { font-size: 22px; font-weight: 650; margin-top: 4px; font-variant-numeric: tabular-nums; }
@@ -83,6 +84,9 @@ export const theme = css`
   .empty strong { display: block; color: var(--text); font-size: 15px; margin-bottom: 6px; }
   .skeleton { background: linear-gradient(90deg, #141f37 0%, #1b2846 50%, #141f37 100%); background-size: 200% 100%; animation: shimmer 1.2s infinite; border-radius: 6px; min-height: 14px; }
   @keyframes shimmer { from { background-position: 200% 0; } to { background-position: -200% 0; } }
+  @media (max-width: 860px) {
+    .split { grid-template-columns: 1fr; }
+  }
   @media (max-width: 720px) {
     .panel { padding: 12px; }
     .card .value { font-size: 18px; }

@@ -38,6 +38,7 @@ export function markersFor(trades: TradeMarker[], candles: CandleRow[]): SeriesM
   const first = times[0]!;
   const last = times[times.length - 1]!;
   const out: SeriesMarker<Time>[] = [];
+  const labelled = trades.length <= 60; // past that, words would cover the candles
   for (const trade of trades) {
     if (trade.time_ms < first || trade.time_ms > last + (times.length > 1 ? times[1]! - first : 0)) continue;
     let lo = 0;
@@ -53,7 +54,8 @@ export function markersFor(trades: TradeMarker[], candles: CandleRow[]): SeriesM
       position: buy ? "belowBar" : "aboveBar",
       color: buy ? UP : DOWN,
       shape: buy ? "arrowUp" : "arrowDown",
-      text: trade.label ?? (buy ? "Buy" : "Sell"),
+      text: labelled ? (trade.label ?? (buy ? "Buy" : "Sell")) : "",
+      size: labelled ? 1 : 0.6,
     });
   }
   return out;

@@ -27,7 +27,6 @@ export class AssignmentView extends LitElement {
 
   connectedCallback(): void {
     super.connectedCallback();
-    void this.load(true);
     this.off = live.on((event) => {
       const a = this.assignment;
       if (!a) return;
@@ -39,6 +38,12 @@ export class AssignmentView extends LitElement {
       }
     });
   }
+
+  // Loaded once the element's properties are set (a lazily defined element gets them late).
+  firstUpdated(): void {
+    void this.load(true);
+  }
+
 
   disconnectedCallback(): void {
     super.disconnectedCallback();
@@ -111,7 +116,9 @@ export class AssignmentView extends LitElement {
       </section>
       <section class="panel" style="margin-bottom:16px">
         <h2>Trades on the chart</h2>
-        <tw-candle-chart .candles=${this.candles} .trades=${trades} .height=${380}></tw-candle-chart>
+        ${this.candles.length
+          ? html`<tw-candle-chart .candles=${this.candles} .trades=${trades} .height=${380}></tw-candle-chart>`
+          : html`<p class="muted">No ${a.timeframe} candles of ${a.symbol} are stored yet: the chart fills as the exchange adapter streams the market.</p>`}
       </section>
       <section class="panel">
         <h2>Orders (${this.orders.length})</h2>

@@ -27,10 +27,11 @@ export class AssignmentsPage extends LitElement {
   @state() private loadError: unknown = null;
   @state() private busy = false;
 
-  connectedCallback(): void {
-    super.connectedCallback();
+  // Loaded once the element's properties are set (a lazily defined element gets them late).
+  firstUpdated(): void {
     void this.load();
   }
+
 
   private async load(): Promise<void> {
     try {

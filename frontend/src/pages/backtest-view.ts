@@ -24,12 +24,18 @@ export class BacktestView extends LitElement {
   @property({ type: Number }) backtestId = 0;
   @state() private backtest: Backtest | null = null;
   @state() private error: unknown = null;
+  @state() private shownTrades = 100;
   private timer?: ReturnType<typeof setTimeout>;
 
   connectedCallback(): void {
     super.connectedCallback();
+  }
+
+  // Loaded once the element's properties are set (a lazily defined element gets them late).
+  firstUpdated(): void {
     void this.load();
   }
+
 
   disconnectedCallback(): void {
     super.disconnectedCallback();
@@ -102,8 +108,10 @@ export class BacktestView extends LitElement {
         <h2>Trades (${r.trades.length})</h2>
         ${r.trades.length === 0 ? html`<p class="muted">The strategy never changed position.</p>` : html`<div class="table-wrap"><table>
           <thead><tr><th>Time (UTC)</th><th>Side</th><th class="num">Price</th><th class="num">Units</th><th class="num">Fee</th></tr></thead>
-          <tbody>${r.trades.map((t) => html`<tr><td>${dateTime(t.time_ms, true)}</td><td class=${t.side === "buy" ? "up" : "down"}>${t.side === "buy" ? "Buy" : "Sell"}</td>
-            <td class="num">${price(t.price)}</td><td class="num">${amount(t.units)}</td><td class="num">${money(t.fee, ccy)}</td></tr>`)}</tbody></table></div>`}
+          <tbody>${r.trades.slice(0, this.shownTrades).map((t) => html`<tr><td>${dateTime(t.time_ms, true)}</td><td class=${t.side === "buy" ? "up" : "down"}>${t.side === "buy" ? "Buy" : "Sell"}</td>
+            <td class="num">${price(t.price)}</td><td class="num">${amount(t.units)}</td><td class="num">${money(t.fee, ccy)}</td></tr>`)}</tbody></table></div>
+          ${r.trades.length > this.shownTrades ? html`<div class="actions" style="margin-top:10px"><span class="muted">Showing ${this.shownTrades} of ${r.trades.length}</span>
+            <button @click=${() => (this.shownTrades += 500)}>Show more</button></div>` : ""}`}
       </section>
       ${r.logs.length ? html`<section class="panel"><h2>Strategy log</h2><div class="logs">${r.logs.join("\n")}</div></section>` : ""}
     `;

@@ -34,9 +34,14 @@ export class BacktestsPage extends LitElement {
 
   connectedCallback(): void {
     super.connectedCallback();
-    void this.load();
     this.timer = setInterval(() => void this.refresh(), 2000);
   }
+
+  // Loaded once the element's properties are set (a lazily defined element gets them late).
+  firstUpdated(): void {
+    void this.load();
+  }
+
 
   disconnectedCallback(): void {
     super.disconnectedCallback();

@@ -64,7 +64,7 @@ export class DashboardPage extends LitElement {
         <div class="card"><div class="label">Open positions</div><div class="value">${holding}</div><div class="muted">of ${d.assignments.length} assignments</div></div>
         <div class="card"><div class="label">Errors</div><div class="value ${d.recent_errors.length ? "down" : ""}">${d.recent_errors.length}</div><div class="muted">needing attention</div></div>
       </div>
-      <div class="grid" style="grid-template-columns: minmax(0, 2fr) minmax(0, 1fr); align-items: start;">
+      <div class="split">
         <section class="panel">
           <h2>Equity over time</h2>
           ${d.equity.length > 1

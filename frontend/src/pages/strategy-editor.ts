@@ -56,10 +56,11 @@ export class StrategyEditor extends LitElement {
   @state() private busy = false;
   @state() private compare: [number, number] | null = null;
 
-  connectedCallback(): void {
-    super.connectedCallback();
+  // Loaded once the element's properties are set (a lazily defined element gets them late).
+  firstUpdated(): void {
     void this.load();
   }
+
 
   private get editor(): LuaEditor | null {
     return this.renderRoot.querySelector("tw-lua-editor");

@@ -137,7 +137,8 @@ def shape_result(result: Any, cash: float) -> dict[str, Any]:
     ]
     notes = []
     if result.run.warmup_message:
-        notes.append(f"{result.run.warmup_candles} candles warming up: {result.run.warmup_message}")
+        why = result.run.warmup_message.removeprefix("warming up: ")
+        notes.append(f"{result.run.warmup_candles} candles warming up ({why})")
     if len(candles) > MAX_CHART_CANDLES:
         notes.append(f"the chart shows the last {MAX_CHART_CANDLES:,} of {len(candles):,} candles")
     logs = [f"{iso(line.candle_time_ms)}  {line.text}" for line in result.run.logs][:200]

@@ -17,7 +17,7 @@ from collections import OrderedDict, deque
 from typing import Any
 
 from sqlalchemy import select, update
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from tradewinds.storage.trading_models import StrategyRow, StrategyVersionRow
 from tradewinds.storage.web_models import BacktestRow
@@ -173,8 +173,8 @@ class BacktestQueue:
             .join(StrategyRow, StrategyRow.id == StrategyVersionRow.strategy_id)
             .where(BacktestRow.id == backtest_id)
         )
-        async with self.engine.connect() as conn:
-            found = (await conn.execute(query)).first()
+        async with AsyncSession(self.engine) as session:
+            found = (await session.execute(query)).first()
         if found is None or found[0].status != QUEUED:
             return None
         row = found[0]
