@@ -15,13 +15,14 @@ import pytest
 from tests.core.harness import T0, assert_same_series, candle, reference
 from tradewinds.core.pipeline import CandlePipeline, PipelineConfig
 from tradewinds.core.service import CoreService, CoreSettings
-from tradewinds.domain.candles import Candle, SeriesKey
+from tradewinds.domain.candles import Candle, Market, SeriesKey
 from tradewinds.domain.messages import (
     BackfillRequest,
     BackfillResult,
     CandleUpdate,
     ClosedCandle,
     CloseReason,
+    StreamAlive,
     UpdateSource,
 )
 from tradewinds.domain.timeframes import ROLLUP_TIMEFRAMES, Timeframe
@@ -323,4 +324,46 @@ async def test_a_restart_across_midnight_completes_and_publishes_the_previous_da
     assert watcher.times(Timeframe.D1) == [yesterday]
     assert len(watcher.closed) == len({(c.timeframe, c.candle.time) for c in watcher.closed})
     await adapter.nc.close()
+    await watcher_nc.close()
+
+
+async def test_liveness_reports_on_the_bus_close_minutes_and_hold_a_silent_market(
+    nats_url: str, store: CandleStore
+) -> None:
+    publisher = await nats.connect(nats_url)
+    watcher_nc = await nats.connect(nats_url)
+    watcher = Watcher(store)
+    await watcher_nc.subscribe("tw.candles.closed.>", cb=watcher.on_msg)
+    clock = FakeClock(T0 + 1_000)
+    alive_subject = "tw.candles.update.bitfinex.alive"
+
+    async def scenario(service: CoreService) -> None:
+        for symbol in ("BTC/USD", "ETH/USD"):
+            for minute in (T0 - M, T0):  # the minute before is there: no startup gap to wait for
+                update = CandleUpdate("bitfinex", symbol, candle(minute), UpdateSource.SNAPSHOT)
+                await publisher.publish(UPDATES, msgspec.msgpack.encode(update))
+        report = StreamAlive("bitfinex", ("BTC/USD", "ETH/USD"), T0 + 2_000)
+        await publisher.publish(alive_subject, msgspec.msgpack.encode(report))
+        await eventually(lambda: service.pipeline.stats.updates == 4, "the updates")
+        # Two seconds after the minute: BTC's connection answered its ping, ETH's did not.
+        clock.now_ms = T0 + M + 2_000
+        report = StreamAlive("bitfinex", ("BTC/USD",), T0 + M + 2_000)
+        await publisher.publish(alive_subject, msgspec.msgpack.encode(report))
+        await eventually(
+            lambda: (
+                [(c.symbol, c.candle.time) for c in watcher.closed if c.timeframe == "1m"][-1:]
+                == [("BTC/USD", T0)]
+            ),
+            "BTC's minute closed by the report, before the grace time",
+        )
+        clock.now_ms = T0 + 10 * M  # far past the grace time: ETH still waits for its stream
+        await asyncio.sleep(0.2)
+
+    service = await running_core(nats_url, store, clock, scenario)
+    closes = [(c.symbol, c.candle.time, c.reason) for c in watcher.closed if c.timeframe == "1m"]
+    assert ("BTC/USD", T0, CloseReason.TIMEOUT) in closes
+    assert ("ETH/USD", T0) not in [(s, t) for s, t, _ in closes]
+    assert service.pipeline.forming(Market("bitfinex", "ETH/USD")) == candle(T0)
+    assert service.counters.undecodable == 0
+    await publisher.close()
     await watcher_nc.close()

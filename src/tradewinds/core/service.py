@@ -47,7 +47,12 @@ from tradewinds.domain.times import format_time_ms
 log = logging.getLogger("tradewinds.core")
 
 UPDATES_SUBJECT = subjects.MARKET_FEEDS
-_ALIVE_SUFFIX = subjects.stream_alive("x")[len(subjects.candle_updates("x")) :]  # ".alive"
+_UPDATE_TOKENS = subjects.candle_updates("x").count(".") + 1
+
+
+def _is_liveness(subject: str) -> bool:
+    """`tw.candles.update.{exchange}.alive` (one token more than an update subject)."""
+    return subject.count(".") == _UPDATE_TOKENS and subject.endswith(".alive")
 
 
 def wall_clock_ms() -> int:
@@ -214,7 +219,7 @@ class CoreService:
             self._answers.append(item)
         else:
             self._processed_updates += 1
-            if item.subject.endswith(_ALIVE_SUFFIX):
+            if _is_liveness(item.subject):
                 self._take_alive(item.data, out)
             else:
                 self._take_update(item.data, out)

@@ -230,9 +230,11 @@ class ExchangeService:
             await asyncio.sleep(self.settings.status_seconds)
             c = self.counters
             log.info(
-                "%s: %d updates published, %d backfills (%d candles, %d failed), %d stream restarts",
+                "%s: %d updates and %d liveness reports published, %d backfills (%d candles, %d failed), "
+                "%d stream restarts",
                 self.adapter.name,
                 c.updates,
+                c.alive_reports,
                 c.backfills_answered,
                 c.backfill_candles,
                 c.backfill_failures,
