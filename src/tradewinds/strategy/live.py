@@ -106,28 +106,31 @@ class LiveEvaluator:
             if sid not in self._chunks:
                 raise KeyError(f"no strategy with id {sid}")
         self.runtime.use(Dataset(window))
-        self.runtime.api.live.start(len(window), self._lines.append)
-        results = [self._evaluate_one(index, sid) for index, sid in enumerate(strategy_ids)]
+        live = self.runtime.api.live
+        live.start(len(window), self._lines.append)
+        run = live.evaluate_one
+        results = [self._evaluate_one(run, index, sid) for index, sid in enumerate(strategy_ids)]
         self.progress[0] = len(strategy_ids)
         return results
 
-    def _evaluate_one(self, index: int, sid: int) -> Evaluation:
-        runtime = self.runtime
+    def _evaluate_one(self, run: Any, index: int, sid: int) -> Evaluation:
+        lua, limits, progress = self.runtime.lua, self.limits, self.progress
         self._lines.clear()
-        self.progress[1] = time.monotonic() * 1000.0
-        self.progress[0] = index
-        before = runtime.memory_used()
-        runtime.lua.set_max_memory(before + self.limits.memory_bytes, total=True)
+        # The start time first: the supervisor reads the index, then the time.
+        progress[1] = time.monotonic() * 1000.0
+        progress[0] = index
+        before = lua.get_memory_used(True)
+        lua.set_max_memory(before + limits.memory_bytes, True)
         try:
-            reply = runtime.api.live.evaluate_one(
-                self._chunks[sid], self._params[sid], self._positions.get(sid, "short"), self.limits.time_ms
+            reply = run(
+                self._chunks[sid], self._params[sid], self._positions.get(sid, "short"), limits.time_ms
             )
         except Exception as exc:
             raise EvaluatorFailure(sid, index, f"{type(exc).__name__}: {exc}") from exc
         finally:
-            runtime.lift_memory_limit()
-            if runtime.memory_used() - before > COLLECT_AFTER_BYTES:
-                runtime.api.collect()
+            lua.set_max_memory(0)
+            if lua.get_memory_used(True) - before > COLLECT_AFTER_BYTES:
+                self.runtime.api.collect()
         return self._evaluation(sid, reply, list(self._lines))
 
     def _evaluation(self, sid: int, reply: Any, lines: list[str]) -> Evaluation:
