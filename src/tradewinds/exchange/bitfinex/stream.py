@@ -17,8 +17,6 @@ reopened is left out, so the core waits for its backfill instead of closing minu
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import itertools
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
@@ -30,8 +28,8 @@ import msgspec
 
 from tradewinds.domain.candles import Candle
 from tradewinds.domain.messages import CandleUpdate, StreamAlive, UpdateSource
-from tradewinds.domain.timeframes import MINUTE_MS
 from tradewinds.exchange.bitfinex import wire
+from tradewinds.exchange.bitfinex.liveness import ConnectionPinger
 from tradewinds.exchange.fan_in import UpdateFanIn
 from tradewinds.exchange.ratelimit import Backoff, BucketSpec, RateLimiter, shared_rate_limiter
 from tradewinds.exchange.resume import plan_resume, wall_clock_ms
@@ -249,11 +247,9 @@ class _Connection:
         self._number = number
         self._channels: dict[int, _Market] = {}
         self._paused = False
-        self._ping_ids = itertools.count(1)
-        self._pings: dict[int, tuple[int, list[tuple[_Market, int]]]] = {}  # cid -> (sent, markets)
-        self._ping_soon = asyncio.Event()  # a market caught up: vouch for it without waiting
+        self._pinger = ConnectionPinger(markets, stream._now_ms, self._settings.ping_after_minute_ms)
         for market in markets:
-            market.on_resumed = self._ping_soon.set
+            market.on_resumed = self._pinger.ping_soon
 
     async def run(self, session: aiohttp.ClientSession) -> None:
         settings = self._settings
@@ -294,7 +290,10 @@ class _Connection:
         self._channels = {}
         self._paused = False
         self._interrupt()
-        pinger = asyncio.create_task(self._ping(ws), name=f"bitfinex-ws-{self._number}-ping")
+        pinger = asyncio.create_task(
+            self._pinger.run(lambda message: _send(ws, message), lambda: self._paused),
+            name=f"bitfinex-ws-{self._number}-ping",
+        )
         try:
             for market in self._markets:
                 await _send(ws, {"event": "subscribe", "channel": "candles", "key": market.key})
@@ -309,43 +308,12 @@ class _Connection:
     def _interrupt(self) -> None:
         for market in self._markets:
             market.interrupt()
-        self._pings.clear()
-
-    async def _ping(self, ws: aiohttp.ClientWebSocketResponse) -> None:
-        """Ping after each minute boundary, or soon after a market caught up. The clock is read
-        at least every second (it may be a test's, or jump)."""
-        due = self._next_ping(self._stream._now_ms())
-        while True:
-            now = self._stream._now_ms()
-            soon = self._ping_soon.is_set()
-            if not soon and now < due:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._ping_soon.wait(), timeout=min(1.0, (due - now) / 1000))
-                continue
-            if soon:
-                await asyncio.sleep(0.05)  # the other snapshots of a burst are handled meanwhile
-            self._ping_soon.clear()
-            if now >= due:
-                due = self._next_ping(now)
-            live = [(m, m.epoch) for m in self._markets if m.resumed]
-            if live and not self._paused:
-                cid = next(self._ping_ids)
-                self._pings[cid] = (self._stream._now_ms(), live)
-                await _send(ws, {"event": "ping", "cid": cid})
-
-    def _next_ping(self, now_ms: int) -> int:
-        delay = self._settings.ping_after_minute_ms
-        return (now_ms - delay) // MINUTE_MS * MINUTE_MS + MINUTE_MS + delay
+        self._pinger.forget()
 
     async def _on_pong(self, event: dict[str, Any]) -> None:
-        cid = event.get("cid")
-        sent = self._pings.pop(cid, None) if isinstance(cid, int) else None
-        if sent is None or self._paused:
-            return
-        sent_ms, markets = sent
-        alive = [m for m, epoch in markets if m.resumed and m.epoch == epoch]
-        if alive:
-            await self._stream.report_alive(alive, sent_ms)
+        vouched = self._pinger.on_pong(event.get("cid"))
+        if vouched is not None and vouched[1] and not self._paused:
+            await self._stream.report_alive(vouched[1], vouched[0])
 
     async def _read(self, ws: aiohttp.ClientWebSocketResponse) -> str:
         settings = self._settings
