@@ -152,6 +152,16 @@ class RecordOutcome:
     paused: list[int]  # decisions withheld: the user or the account was paused meanwhile
 
 
+@dataclass(frozen=True)
+class CloseRecord:
+    """What one closed candle decided, for `record_closes`."""
+
+    candle_time_ms: int
+    candle_close: float
+    records: Sequence[EvaluationRecord]
+    decisions: Sequence[DecisionRequest]
+
+
 async def record_evaluations(
     engine: AsyncEngine,
     candle_time_ms: int,
@@ -161,24 +171,40 @@ async def record_evaluations(
     max_failures: int,
     now_ms: int,
 ) -> RecordOutcome:
+    closes = [CloseRecord(candle_time_ms, candle_close, records, decisions)]
+    return (await record_closes(engine, closes, max_failures, now_ms))[0]
+
+
+async def record_closes(
+    engine: AsyncEngine, closes: Sequence[CloseRecord], max_failures: int, now_ms: int
+) -> list[RecordOutcome]:
+    """Several closes (of different series) in one transaction: all of it, or none."""
     async with engine.begin() as conn:
-        await _record_last_evaluations(conn, candle_time_ms, records, now_ms)
-        disabled = await _disable_failing(
-            conn, [r.assignment_id for r in records if r.failed], max_failures, now_ms
-        )
-        # Decisions an earlier delivery of this close recorded (the in-memory target has moved
-        # on since, so the plan may not repeat them): returned again for their intents.
-        existing = await _existing_decisions(conn, candle_time_ms, [r.assignment_id for r in records])
-        blocked = await _paused(conn, [d.assignment_id for d in decisions if not d.stale])
-        out: list[RecordedDecision] = list(existing.values())
-        paused: list[int] = []
-        for decision in decisions:
-            if decision.assignment_id in existing or decision.assignment_id in disabled:
-                continue
-            if decision.assignment_id in blocked:
-                paused.append(decision.assignment_id)
-            else:
-                out.append(await _decide(conn, decision, candle_time_ms, candle_close, now_ms))
+        return [await _record_close(conn, close, max_failures, now_ms) for close in closes]
+
+
+async def _record_close(
+    conn: AsyncConnection, close: CloseRecord, max_failures: int, now_ms: int
+) -> RecordOutcome:
+    candle_time_ms, candle_close = close.candle_time_ms, close.candle_close
+    records, decisions = close.records, close.decisions
+    await _record_last_evaluations(conn, candle_time_ms, records, now_ms)
+    disabled = await _disable_failing(
+        conn, [r.assignment_id for r in records if r.failed], max_failures, now_ms
+    )
+    # Decisions an earlier delivery of this close recorded (the in-memory target has moved
+    # on since, so the plan may not repeat them): returned again for their intents.
+    existing = await _existing_decisions(conn, candle_time_ms, [r.assignment_id for r in records])
+    blocked = await _paused(conn, [d.assignment_id for d in decisions if not d.stale])
+    out: list[RecordedDecision] = list(existing.values())
+    paused: list[int] = []
+    for decision in decisions:
+        if decision.assignment_id in existing or decision.assignment_id in disabled:
+            continue
+        if decision.assignment_id in blocked:
+            paused.append(decision.assignment_id)
+        else:
+            out.append(await _decide(conn, decision, candle_time_ms, candle_close, now_ms))
     return RecordOutcome(out, sorted(disabled), paused)
 
 

@@ -20,7 +20,7 @@ import logging
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import msgspec
@@ -40,10 +40,11 @@ from tradewinds.domain.trading import Assignment, EvaluationReply, EvaluationReq
 from tradewinds.eval.book import params_key
 from tradewinds.eval.window_sizer import WindowSizer
 from tradewinds.storage.decisions import (
+    CloseRecord,
     RecordedDecision,
     load_enabled_assignments,
     newest_minutes,
-    record_evaluations,
+    record_closes,
     window_until,
 )
 
@@ -80,7 +81,6 @@ class DecisionCounters:
     errors: int = 0
     retries: int = 0
     disabled: int = 0
-    latencies_ms: list[float] = field(default_factory=list)
 
 
 class DecisionService:
@@ -242,28 +242,74 @@ class DecisionService:
                     await msg.term()
                     continue
                 by_series.setdefault((close.exchange, close.symbol, close.timeframe), []).append((close, msg))
-            await asyncio.gather(*(self._series(items) for items in by_series.values()))
+            await self._handle_waves(_waves(list(by_series.values())))
 
-    async def _series(self, items: list[tuple[ClosedCandle, Any]]) -> None:
-        async with self._series_slots:
-            for index, (close, msg) in enumerate(items):
-                try:
-                    await self.handle_close(close, msg)
-                    await msg.ack()
-                except asyncio.CancelledError:
-                    raise
-                except Exception as exc:  # the database or the bus failed: redeliver, in order
-                    self.counters.errors += 1
-                    log.error(
-                        "decision: handling %s failed (%s); it will be delivered again", _describe(close), exc
-                    )
-                    for _, later in items[index:]:
+    async def _handle_waves(self, waves: list[list[tuple[ClosedCandle, Any]]]) -> None:
+        """Wave k holds the k-th close of each series: series in parallel, each in order."""
+        for index, wave in enumerate(waves):
+            try:
+                await self.handle_closes(wave)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # the database or the bus failed: redeliver, in order
+                self.counters.errors += 1
+                log.error(
+                    "decision: handling %d closes failed (%s); they will be delivered again", len(wave), exc
+                )
+                for later in waves[index:]:
+                    for _, msg in later:
                         with contextlib.suppress(Exception):
-                            await later.nak(delay=2.0)
-                    return
+                            await msg.nak(delay=2.0)
+                return
+            await asyncio.gather(*(msg.ack() for _, msg in wave), return_exceptions=True)
 
     async def handle_close(self, close: ClosedCandle, msg: Any = None) -> list[RecordedDecision]:
         """Evaluate the assignments due at `close`, record what they decided, publish the intents."""
+        return await self.handle_closes([(close, msg)])
+
+    async def handle_closes(self, closes: list[tuple[ClosedCandle, Any]]) -> list[RecordedDecision]:
+        """Closes of different series: evaluated in parallel, recorded in one transaction."""
+        prepared = [p for p in (self._prepare(close, msg) for close, msg in closes) if p is not None]
+        if not prepared:
+            return []
+        replies = await asyncio.gather(*(self._evaluate_close(p) for p in prepared))
+        plans = [
+            plan_results(p.due, reply.results, p.stale) for p, reply in zip(prepared, replies, strict=True)
+        ]
+        pieces = [
+            CloseRecord(p.close.candle.time, p.close.candle.close, plan.records, plan.decisions)
+            for p, plan in zip(prepared, plans, strict=True)
+        ]
+        async with self._lock:
+            outcomes = await record_closes(self.engine, pieces, self.settings.max_failures, self._clock())
+            for outcome in outcomes:
+                for assignment_id in outcome.disabled:
+                    self.roster.remove(assignment_id)
+                    log.warning(
+                        "decision: assignment %d disabled after %d failures in a row",
+                        assignment_id,
+                        self.settings.max_failures,
+                    )
+                for decision in outcome.decisions:
+                    if not decision.stale:
+                        self.roster.set_target(decision.assignment_id, decision.target)
+        decided: list[RecordedDecision] = []
+        publishing = []
+        for plan, outcome in zip(plans, outcomes, strict=True):
+            self.counters.evaluations += len(plan.records)
+            self.counters.disabled += len(outcome.disabled)
+            for decision in outcome.decisions:
+                decided.append(decision)
+                if decision.stale:
+                    self.counters.stale += 1
+                    continue
+                if decision.new:
+                    self.counters.decisions += 1
+                publishing.append(self._publish_intent(decision))
+        await asyncio.gather(*publishing)
+        return decided
+
+    def _prepare(self, close: ClosedCandle, msg: Any) -> _Due | None:
         timeframe = Timeframe(close.timeframe)
         published = _published_ms(msg, self._clock())
         exchange_clock = self.clocks.at(close.exchange, published)
@@ -271,47 +317,19 @@ class DecisionService:
         self.counters.closes += 1
         due = self.roster.due(close.exchange, close.symbol, close.timeframe)
         if not due:
-            return []
-        stale = is_stale(close.candle.time, timeframe, exchange_clock)
-        size = max([await self.window_size(a) for a in due])
-        key = SeriesKey(close.exchange, close.symbol, timeframe)
-        window = await window_until(self.engine, key, close.candle.time, size)
-        window = _ending_with(window, close)
-        request = evaluation_request(
-            close.exchange, close.symbol, close.timeframe, close.candle.time, window, due
-        )
-        reply = await self._evaluate(request, msg)
-        plan = plan_results(due, reply.results, stale)
-        async with self._lock:
-            outcome = await record_evaluations(
-                self.engine,
-                close.candle.time,
-                close.candle.close,
-                plan.records,
-                plan.decisions,
-                self.settings.max_failures,
-                self._clock(),
+            return None
+        return _Due(close, msg, timeframe, due, is_stale(close.candle.time, timeframe, exchange_clock))
+
+    async def _evaluate_close(self, due: _Due) -> EvaluationReply:
+        async with self._series_slots:
+            close = due.close
+            size = max([await self.window_size(a) for a in due.due])
+            key = SeriesKey(close.exchange, close.symbol, due.timeframe)
+            window = _ending_with(await window_until(self.engine, key, close.candle.time, size), close)
+            request = evaluation_request(
+                close.exchange, close.symbol, close.timeframe, close.candle.time, window, due.due
             )
-            for assignment_id in outcome.disabled:
-                self.roster.remove(assignment_id)
-                log.warning(
-                    "decision: assignment %d disabled after %d failures in a row",
-                    assignment_id,
-                    self.settings.max_failures,
-                )
-            for decision in outcome.decisions:
-                if not decision.stale:
-                    self.roster.set_target(decision.assignment_id, decision.target)
-        self.counters.evaluations += len(plan.records)
-        self.counters.disabled += len(outcome.disabled)
-        for decision in outcome.decisions:
-            if decision.stale:
-                self.counters.stale += 1
-                continue
-            if decision.new:
-                self.counters.decisions += 1
-            await self._publish_intent(close, decision)
-        return outcome.decisions
+            return await self._evaluate(request, due.msg)
 
     async def _evaluate(self, request: EvaluationRequest, msg: Any) -> EvaluationReply:
         data = codec.encode(request)
@@ -349,7 +367,7 @@ class DecisionService:
                 with contextlib.suppress(Exception):
                     await msg.in_progress()  # keep JetStream from redelivering meanwhile
 
-    async def _publish_intent(self, close: ClosedCandle, decision: RecordedDecision) -> None:
+    async def _publish_intent(self, decision: RecordedDecision) -> None:
         assignment = self.roster.get(decision.assignment_id)
         if assignment is None:  # disabled or removed meanwhile: its target is recorded, nothing trades
             return
@@ -398,6 +416,20 @@ class DecisionService:
             f"{c.decisions} decisions ({c.stale} stale), {c.intents} intents, {c.retries} retries, "
             f"{c.disabled} disabled, {c.errors} errors"
         )
+
+
+@dataclass(frozen=True)
+class _Due:
+    close: ClosedCandle
+    msg: Any
+    timeframe: Timeframe
+    due: list[Assignment]
+    stale: bool
+
+
+def _waves(series: list[list[tuple[ClosedCandle, Any]]]) -> list[list[tuple[ClosedCandle, Any]]]:
+    depth = max((len(items) for items in series), default=0)
+    return [[items[k] for items in series if k < len(items)] for k in range(depth)]
 
 
 def _ending_with(window: CandleArrays, close: ClosedCandle) -> CandleArrays:
