@@ -15,6 +15,7 @@ import math
 import multiprocessing
 import multiprocessing.util
 import os
+import signal
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import asdict, dataclass
@@ -28,7 +29,7 @@ from tradewinds.backtest.report import JSON_KEYS
 from tradewinds.backtest.runner import BacktestResult, roll_up, run_backtest
 from tradewinds.domain.candle_arrays import CandleArrays
 from tradewinds.domain.timeframes import Timeframe
-from tradewinds.strategy.errors import StrategyError
+from tradewinds.strategy.errors import StrategyError, StrategyLimitExceeded
 from tradewinds.strategy.history import stop_history_worker
 from tradewinds.strategy.limits import Limits
 from tradewinds.strategy.runtime import ParamValue
@@ -190,9 +191,10 @@ def _results(
         for index, combination in indexed:
             yield _backtest(candles, settings, index, combination)
         return
-    # Chunks of consecutive combinations: enough of them to keep every worker busy to the end,
-    # few enough that a chunk's combinations share indicator series.
-    size = max(1, min(32, len(indexed) // (jobs * 8)))
+    # Chunks of consecutive combinations (they share the outer parameters' indicator series,
+    # which a worker keeps across chunks anyway): small, so every worker stays busy to the end
+    # and Ctrl-C waits for little.
+    size = max(1, min(8, len(indexed) // (jobs * 8)))
     chunks = [indexed[i : i + size] for i in range(0, len(indexed), size)]
     # Fork: the workers inherit the candles and settings instead of unpickling them each.
     context = multiprocessing.get_context("fork")
@@ -204,8 +206,8 @@ def _results(
                 for future in done:
                     yield from future.result()
         finally:
-            for future in pending:
-                future.cancel()
+            # Stopped early (Ctrl-C, a wrong parameter name): drop what has not started.
+            pool.shutdown(wait=True, cancel_futures=True)
 
 
 _worker_job: tuple[CandleArrays, SweepSettings] | None = None
@@ -214,6 +216,7 @@ _worker_job: tuple[CandleArrays, SweepSettings] | None = None
 def _start_worker(candles: CandleArrays, settings: SweepSettings) -> None:  # pragma: no cover
     global _worker_job
     _worker_job = (candles, settings)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's: it stops the pool
     # Pool workers end with os._exit, skipping atexit: stop the history worker (and remove its
     # shared memory) from multiprocessing's own exit hook instead.
     multiprocessing.util.Finalize(None, stop_history_worker, exitpriority=10)
@@ -229,21 +232,30 @@ def _backtest(
     candles: CandleArrays, settings: SweepSettings, index: int, combination: Combination
 ) -> SweepResult:
     try:
-        result: BacktestResult = run_backtest(
-            settings.source,
-            candles,
-            params={**settings.params, **combination},
-            cash=settings.cash,
-            fee=settings.fee,
-            fill=settings.fill,
-            limits=settings.limits,
-            name=settings.name,
-            reuse_indicators=True,  # every run of this worker is over the same candles object
-        )
+        try:
+            result = _single(candles, settings, combination)
+        except StrategyLimitExceeded as exc:
+            if exc.limit != "time":
+                raise
+            # The limit is wall time, and a sweep keeps every core busy: a candle descheduled
+            # past it is retried once before the combination counts as too slow.
+            result = _single(candles, settings, combination)
     except (StrategyError, ValueError) as exc:
         return SweepResult(index, combination, None, str(exc), frozenset())
-    return SweepResult(
-        index, combination, result.metrics, None, getattr(result.run, "params_read", frozenset())
+    return SweepResult(index, combination, result.metrics, None, result.run.params_read)
+
+
+def _single(candles: CandleArrays, settings: SweepSettings, combination: Combination) -> BacktestResult:
+    return run_backtest(
+        settings.source,
+        candles,
+        params={**settings.params, **combination},
+        cash=settings.cash,
+        fee=settings.fee,
+        fill=settings.fill,
+        limits=settings.limits,
+        name=settings.name,
+        reuse_indicators=True,  # every run of this worker is over the same candles object
     )
 
 

@@ -93,7 +93,13 @@ def run_over_history(
             _worker = _HistoryWorker()
         # One log line beyond the limit is kept, to tell that lines were dropped.
         spare = replace(limits, log_lines=limits.log_lines + 1)
-        payload, decisions = _worker.run(source, candles, dict(params or {}), spare, reuse_indicators)
+        try:
+            payload, decisions = _worker.run(source, candles, dict(params or {}), spare, reuse_indicators)
+        except BaseException:
+            # Interrupted (Ctrl-C) with a job in flight: its payload would answer the next run.
+            _worker.close()
+            _worker = None
+            raise
         if payload.get("killed"):
             _worker = None
         if payload.get("killed") and payload["kind"] == "timeout":
