@@ -476,3 +476,31 @@ async def test_catching_up_runs_at_speed_then_in_real_time() -> None:
     updates = await collect(sim, ["ALPHA/USD"], present + 3 * MINUTE_MS)
     assert updates[-1].received_ms == present + 3 * MINUTE_MS
     assert fake.now - start == pytest.approx((3 * MINUTE_MS - 40_000) / 1000 + 10)  # real time, one more step
+
+
+async def test_market_data_vouches_for_each_minute_after_its_final_state() -> None:
+    from tradewinds.domain.messages import StreamAlive
+    from tradewinds.exchange.sim.exchange import ALIVE_AFTER_MS
+
+    sim = make_sim(seed=2)
+    symbols = sim.symbols[:2]
+    stream = sim.stream_market_data(symbols)
+    seen: list[CandleUpdate | StreamAlive] = []
+    async with asyncio.timeout(3):
+        async for item in stream:
+            seen.append(item)
+            if isinstance(item, StreamAlive) and item.until_ms >= T0 + 3 * MINUTE_MS:
+                break
+    await stream.aclose()  # type: ignore[attr-defined]
+    reports = [(i, item) for i, item in enumerate(seen) if isinstance(item, StreamAlive)]
+    assert [r.until_ms for _, r in reports] == [T0 + k * MINUTE_MS + ALIVE_AFTER_MS for k in (1, 2, 3)]
+    for index, report in reports:
+        assert report.symbols == tuple(symbols) and report.exchange == "sim"
+        minute = report.until_ms - ALIVE_AFTER_MS - MINUTE_MS
+        before = [u for u in seen[:index] if isinstance(u, CandleUpdate) and u.candle.time == minute]
+        after = [u for u in seen[index:] if isinstance(u, CandleUpdate) and u.candle.time == minute]
+        assert after == []  # nothing about the minute comes after it was vouched for
+        for symbol in symbols:  # and its final state came before
+            final = await sim.fetch_candles(symbol, Timeframe.M1, minute, minute)
+            mine = [u.candle for u in before if u.symbol == symbol]
+            assert (mine[-1:] if final else []) == final

@@ -13,7 +13,7 @@ from pathlib import Path
 from tradewinds.domain.candle_arrays import CandleArrays
 from tradewinds.domain.candle_csv import read_candle_csv
 from tradewinds.domain.candles import Candle
-from tradewinds.domain.messages import CandleUpdate, UpdateSource
+from tradewinds.domain.messages import CandleUpdate, StreamAlive, UpdateSource
 from tradewinds.domain.resample import resample_candles
 from tradewinds.domain.timeframes import MINUTE_MS, Timeframe
 from tradewinds.exchange.adapter import (
@@ -39,6 +39,10 @@ Clock = Callable[[], float]  # real seconds, monotonic
 Sleep = Callable[[float], Awaitable[None]]
 
 _FETCH_CHUNK_MINUTES = 30 * 1440  # bounds the memory of one history request
+# The sim knows when a minute is over: it vouches for it this long (simulated) after the minute's
+# end, past the core's settle time (`alive_settle_ms`), so the core closes the minute then instead
+# of waiting for the next minute's first update (a paper fill then sees the closed candle's close).
+ALIVE_AFTER_MS = 1_500
 
 
 class SimulatedExchange:
@@ -254,13 +258,20 @@ class SimulatedExchange:
         return found[:limit]
 
     def stream_candles(self, symbols: Sequence[str]) -> AsyncIterator[CandleUpdate]:
+        return self._stream(self._chosen(symbols), alive=False)  # type: ignore[return-value]
+
+    def stream_market_data(self, symbols: Sequence[str]) -> AsyncIterator[CandleUpdate | StreamAlive]:
+        """`stream_candles`, with a `StreamAlive` for every minute once it is over."""
+        return self._stream(self._chosen(symbols), alive=True)
+
+    def _chosen(self, symbols: Sequence[str]) -> list[str]:
         self._check_open()
         chosen = list(dict.fromkeys(symbols))
         for symbol in chosen:
             self._market(symbol)
-        return self._stream(chosen)
+        return chosen
 
-    async def _stream(self, symbols: list[str]) -> AsyncIterator[CandleUpdate]:
+    async def _stream(self, symbols: list[str], alive: bool) -> AsyncIterator[CandleUpdate | StreamAlive]:
         steps = self.updates_per_minute
         now = self.now_ms()
         minute = now - now % MINUTE_MS
@@ -287,6 +298,10 @@ class SimulatedExchange:
                         yield self._update(symbol, state, UpdateSource.LIVE)
                 done = due
             if done == steps:
+                if alive:
+                    vouched = minute + MINUTE_MS + ALIVE_AFTER_MS
+                    await self._pause_until(vouched)
+                    yield StreamAlive(self.name, tuple(symbols), vouched)
                 minute += MINUTE_MS
                 done = 0
                 continue
