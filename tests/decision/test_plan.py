@@ -130,3 +130,9 @@ def test_decay_meets_the_tolerance(period: int) -> None:
     alpha = 2 / (period + 1)
     k = decay_candles(alpha)
     assert (1 - alpha) ** k <= 1e-13 < (1 - alpha) ** (k - 1)
+
+
+def test_a_disabled_result_fails_and_disables_at_once() -> None:
+    result = EvaluationResult(1, EvaluationOutcome.DISABLED, None, "stopped the process 3 times")
+    [record] = plan_results([assignment(1)], [result], stale=False).records
+    assert record.failed and record.disable and record.outcome == "disabled"

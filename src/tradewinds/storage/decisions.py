@@ -120,6 +120,7 @@ class EvaluationRecord:
     target: str | None
     message: str | None
     failed: bool
+    disable: bool = False  # disable at once (the engine will not run it any more)
 
 
 @dataclass(frozen=True)
@@ -189,9 +190,9 @@ async def _record_close(
     candle_time_ms, candle_close = close.candle_time_ms, close.candle_close
     records, decisions = close.records, close.decisions
     await _record_last_evaluations(conn, candle_time_ms, records, now_ms)
-    disabled = await _disable_failing(
-        conn, [r.assignment_id for r in records if r.failed], max_failures, now_ms
-    )
+    failed = [r.assignment_id for r in records if r.failed]
+    at_once = [r.assignment_id for r in records if r.disable]
+    disabled = await _disable_failing(conn, failed, max_failures, now_ms, at_once)
     # Decisions an earlier delivery of this close recorded (the in-memory target has moved
     # on since, so the plan may not repeat them): returned again for their intents.
     existing = await _existing_decisions(conn, candle_time_ms, [r.assignment_id for r in records])
@@ -243,7 +244,7 @@ async def _record_last_evaluations(
 
 
 async def _disable_failing(
-    conn: AsyncConnection, failed: list[int], max_failures: int, now_ms: int
+    conn: AsyncConnection, failed: list[int], max_failures: int, now_ms: int, at_once: Sequence[int] = ()
 ) -> set[int]:
     if not failed:
         return set()
@@ -251,12 +252,15 @@ async def _disable_failing(
         select(AssignmentRow.id, AssignmentRow.consecutive_failures, AssignmentRow.last_eval_message).where(
             AssignmentRow.id.in_(failed),
             AssignmentRow.enabled.is_(True),
-            AssignmentRow.consecutive_failures >= max_failures,
+            (AssignmentRow.consecutive_failures >= max_failures) | AssignmentRow.id.in_(list(at_once)),
         )
     )
     disabled: set[int] = set()
     for assignment_id, failures, message in rows.all():
-        reason = f"disabled after {failures} failed evaluations in a row; the last: {message}"
+        if assignment_id in at_once:
+            reason = f"disabled: {message}"
+        else:
+            reason = f"disabled after {failures} failed evaluations in a row; the last: {message}"
         await conn.execute(
             update(AssignmentRow)
             .where(AssignmentRow.id == assignment_id)

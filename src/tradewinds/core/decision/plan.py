@@ -21,7 +21,12 @@ from tradewinds.eval.window_codec import encode_window
 from tradewinds.storage.decisions import DecisionRequest, EvaluationRecord
 
 SeriesId = tuple[str, str, str]  # exchange, symbol, timeframe
-FAILURES = (EvaluationOutcome.ERROR, EvaluationOutcome.TIMEOUT, EvaluationOutcome.MEMORY)
+FAILURES = (
+    EvaluationOutcome.ERROR,
+    EvaluationOutcome.TIMEOUT,
+    EvaluationOutcome.MEMORY,
+    EvaluationOutcome.DISABLED,
+)
 STALE = "stale"
 
 
@@ -167,7 +172,8 @@ def plan_results(due: Sequence[Assignment], results: Sequence[EvaluationResult],
         if stale and not failed:
             outcome = STALE
             message = "a backfilled close, older than one period by the exchange's clock: no order"
-        records.append(EvaluationRecord(a.id, outcome, result.target, message, failed))
+        disable = result.outcome is EvaluationOutcome.DISABLED
+        records.append(EvaluationRecord(a.id, outcome, result.target, message, failed, disable))
         if (
             result.outcome is EvaluationOutcome.DECIDED
             and result.target is not None
