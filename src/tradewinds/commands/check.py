@@ -37,11 +37,14 @@ def run(args: argparse.Namespace) -> int:
 
     from tradewinds.domain.candle_csv import parse_candle_csv
     from tradewinds.strategy import StrategyError, check_strategy, run_over_history
+    from tradewinds.strategy.lint import undefined_globals
 
     try:
         source = read_strategy(args.strategy)
         params = parse_params(args.param)
         check_strategy(source)
+        for problem in undefined_globals(source):
+            print(f"warning: {args.strategy}: {problem.message}")
         text = resources.files("tradewinds.strategy").joinpath(SAMPLE).read_text("utf-8")
         candles = parse_candle_csv(text, SAMPLE)
         result = run_over_history(source, candles, params, limits_from(args))

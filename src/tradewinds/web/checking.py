@@ -45,6 +45,7 @@ class _Found:
 def _check(source: str) -> _Found:
     from tradewinds.domain.candle_csv import parse_candle_csv
     from tradewinds.strategy import StrategyError, check_strategy, run_over_history
+    from tradewinds.strategy.lint import undefined_globals
 
     found = _Found()
     if not source.strip():
@@ -55,6 +56,7 @@ def _check(source: str) -> _Found:
     except StrategyError as exc:
         found.errors.append(Problem(line=exc.line, message=exc.message))
         return found
+    found.warnings.extend(Problem(line=p.line, message=p.message) for p in undefined_globals(source))
     text = resources.files("tradewinds.strategy").joinpath("sample_candles.csv").read_text("utf-8")
     candles = parse_candle_csv(text, "sample_candles.csv")
     try:
