@@ -3,11 +3,11 @@ backfill requests out. Pure logic: the caller supplies the clock and does all I/
 
 - A 1-minute candle closes when a later candle of its market arrives (NEXT_CANDLE), when it is
   known to be over (TIMEOUT, see `on_clock`), or when it comes from history (BACKFILL).
-- Known to be over: for a market whose adapter reports liveness (`on_alive`: everything the venue
-  sent before a time has arrived), once a report covers the minute's end plus `alive_settle_ms`;
-  while no report comes (an outage) the market's minutes and rollups wait, for the adapter's
-  backfill or the next candle. For a market that never had a report (adapters that cannot ping),
-  once its minute plus the grace time is over.
+- Known to be over: on an exchange whose adapter reports liveness (`on_alive`: everything the
+  venue sent for a market before a time has arrived), once a report for the market covers the
+  minute's end plus `alive_settle_ms`; while none comes (an outage) its minutes and rollups wait,
+  for the adapter's backfill or the next candle. On an exchange that never sent a report
+  (adapters that cannot ping), once the minute plus the grace time is over.
 - Minutes missing before a later candle are a gap: one backfill request per gap.
 - Rollups (5m ... 1d) close in order once their minutes are settled, but not while an outstanding
   backfill may still fill them (until it is answered or times out).
