@@ -182,3 +182,11 @@ def test_a_data_folder_that_is_a_file_is_one_line(tmp_path: Path) -> None:
             done.stderr
             == f"error: TRADEWINDS_HOME={home} is a file, not a folder; point TRADEWINDS_HOME at a folder\n"
         )
+
+
+def test_a_database_that_cannot_be_reached_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    unreachable = "postgresql://postgres@127.0.0.1:1/tradewinds"
+    argv = ["--exchange", "x", "--symbol", "A/B", "--timeframe", "1m", "--database", unreachable]
+    assert main(["backtest", str(EXAMPLE), *argv]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: cannot reach database {unreachable}") and err.count("\n") == 1

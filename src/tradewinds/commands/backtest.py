@@ -103,9 +103,16 @@ def stored_candles(
     # other database, and every problem, takes the full path, which explains what is wrong.
     found = sqlite_reads.load_candle_arrays_to_roll_up(args.database, key, since, until)
     if found is None:
-        from tradewinds.storage.candles import load_candle_arrays_to_roll_up
+        from sqlalchemy.exc import SQLAlchemyError
 
-        found = asyncio.run(load_candle_arrays_to_roll_up(key, since, until, args.database))
+        from tradewinds.storage.candles import load_candle_arrays_to_roll_up
+        from tradewinds.storage.database import describe_database_error
+        from tradewinds.storage.errors import StorageError
+
+        try:
+            found = asyncio.run(load_candle_arrays_to_roll_up(key, since, until, args.database))
+        except (SQLAlchemyError, OSError) as exc:  # unreachable, no such database, refused login
+            raise StorageError(describe_database_error(exc, args.database)) from None
     candles, stored = found
     return candles, (None if stored is timeframe else timeframe)
 
