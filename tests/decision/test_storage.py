@@ -74,3 +74,26 @@ async def test_a_disabled_outcome_disables_at_once_and_a_decision_is_written_onc
     again = await record_evaluations(engine, T0, 100.0, records[1:], [decision], max_failures=5, now_ms=2)
     assert [(d.assignment_id, d.new, d.intent_id) for d in again.decisions] == [(b, False, f"{b}:{T0}")]
     assert len(await world.decisions()) == 1
+
+
+async def test_the_window_cache_equals_a_fresh_read_close_after_close(engine: AsyncEngine) -> None:
+    from tradewinds.core.decision.windows import WindowCache
+
+    world = await World.make(engine)
+    candles = rising_candles(40)
+    await world.store(candles)
+    cache = WindowCache(refresh_every=10)
+    size = 12
+    hits = 0
+    for k in range(5, 40):
+        close = candles[k]
+        window = cache.extend(SERIES, close, size)
+        fresh = await window_until(engine, SERIES, close.time, size)
+        if window is None:
+            cache.put(SERIES, fresh, size)
+        else:
+            hits += 1
+            assert list(window.time) == list(fresh.time) and list(window.close) == list(fresh.close)
+    assert hits >= 25  # most closes extend the window in memory
+    assert cache.extend(SERIES, rising_candles(1, T0 + 50 * M)[0], size) is None  # a gap reads again
+    assert cache.extend(SERIES, candles[-1], size + 1) is None  # a larger window reads again

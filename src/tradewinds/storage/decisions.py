@@ -199,13 +199,15 @@ async def _record_close(
     blocked = await _paused(conn, [d.assignment_id for d in decisions if not d.stale])
     out: list[RecordedDecision] = list(existing.values())
     paused: list[int] = []
+    fresh: list[DecisionRequest] = []
     for decision in decisions:
         if decision.assignment_id in existing or decision.assignment_id in disabled:
             continue
         if decision.assignment_id in blocked:
             paused.append(decision.assignment_id)
         else:
-            out.append(await _decide(conn, decision, candle_time_ms, candle_close, now_ms))
+            fresh.append(decision)
+    out.extend(await _decide(conn, fresh, candle_time_ms, candle_close, now_ms))
     return RecordOutcome(out, sorted(disabled), paused)
 
 
@@ -324,38 +326,56 @@ async def _paused(conn: AsyncConnection, assignment_ids: list[int]) -> set[int]:
 
 
 async def _decide(
-    conn: AsyncConnection, decision: DecisionRequest, candle_time_ms: int, candle_close: float, now_ms: int
-) -> RecordedDecision:
-    the_intent = intent_id(decision.assignment_id, candle_time_ms)
+    conn: AsyncConnection,
+    decisions: Sequence[DecisionRequest],
+    candle_time_ms: int,
+    candle_close: float,
+    now_ms: int,
+) -> list[RecordedDecision]:
+    """Insert the decisions and move the targets (a stale decision moves none), in two statements."""
+    if not decisions:
+        return []
+    made = [
+        RecordedDecision(
+            d.assignment_id,
+            intent_id(d.assignment_id, candle_time_ms),
+            d.target,
+            d.previous,
+            candle_time_ms,
+            candle_close,
+            now_ms,
+            d.stale,
+            new=True,
+        )
+        for d in decisions
+    ]
     await conn.execute(
-        insert(DecisionRow).values(
-            assignment_id=decision.assignment_id,
-            intent_id=the_intent,
-            candle_time_ms=candle_time_ms,
-            target=decision.target,
-            previous=decision.previous,
-            candle_close=candle_close,
-            stale=decision.stale,
-            created_ms=now_ms,
-        )
+        insert(DecisionRow),
+        [
+            {
+                "assignment_id": d.assignment_id,
+                "intent_id": d.intent_id,
+                "candle_time_ms": candle_time_ms,
+                "target": d.target,
+                "previous": d.previous,
+                "candle_close": candle_close,
+                "stale": d.stale,
+                "created_ms": now_ms,
+            }
+            for d in made
+        ],
     )
-    if not decision.stale:
-        await conn.execute(
-            update(AssignmentRow)
-            .where(AssignmentRow.id == decision.assignment_id)
-            .values(target=decision.target, updated_ms=now_ms)
+    moves = [{"b_id": d.assignment_id, "b_target": d.target} for d in made if not d.stale]
+    if moves:
+        table = AssignmentRow.__table__
+        assert isinstance(table, Table)
+        statement = (
+            update(table)
+            .where(table.c.id == bindparam("b_id"))
+            .values(target=bindparam("b_target"), updated_ms=now_ms)
         )
-    return RecordedDecision(
-        decision.assignment_id,
-        the_intent,
-        decision.target,
-        decision.previous,
-        candle_time_ms,
-        candle_close,
-        now_ms,
-        decision.stale,
-        new=True,
-    )
+        await conn.execute(statement, moves)
+    return made
 
 
 async def assignment_targets(engine: AsyncEngine, assignment_ids: Sequence[int]) -> dict[int, str]:

@@ -32,6 +32,7 @@ from tradewinds.bus import codec, streams, subjects
 from tradewinds.bus.presence import Presence
 from tradewinds.core.decision.markets import MarketsAnnouncer
 from tradewinds.core.decision.plan import ExchangeClocks, Roster, evaluation_request, is_stale, plan_results
+from tradewinds.core.decision.windows import WindowCache
 from tradewinds.domain.candle_arrays import CandleArrays
 from tradewinds.domain.candles import SeriesKey
 from tradewinds.domain.messages import CandleUpdate, ClosedCandle
@@ -112,6 +113,7 @@ class DecisionService:
         self._pull: Any = None
         self._series_slots = asyncio.Semaphore(self.settings.concurrent_series)
         self.markets = MarketsAnnouncer(bus, self.settings.markets_seconds)
+        self.windows = WindowCache()
         self.presence = Presence(bus, "decision", self.presence_stats)
 
     # -- lifecycle ------------------------------------------------------------------------
@@ -325,7 +327,10 @@ class DecisionService:
             close = due.close
             size = max([await self.window_size(a) for a in due.due])
             key = SeriesKey(close.exchange, close.symbol, due.timeframe)
-            window = _ending_with(await window_until(self.engine, key, close.candle.time, size), close)
+            window = self.windows.extend(key, close.candle, size)
+            if window is None:
+                window = _ending_with(await window_until(self.engine, key, close.candle.time, size), close)
+                self.windows.put(key, window, size)
             request = evaluation_request(
                 close.exchange, close.symbol, close.timeframe, close.candle.time, window, due.due
             )
