@@ -39,9 +39,19 @@ def alice(app_client: TestClient) -> TestClient:
     return app_client
 
 
+def another_client(client: TestClient) -> TestClient:
+    """A second browser on the same running app: its own cookies, the same event loop.
+
+    It shares the first client's portal (the loop the app's lifespan runs in): asyncpg
+    connections belong to the loop that opened them, so a second loop would break PostgreSQL."""
+    other = TestClient(client.app, base_url="http://testserver")
+    other.portal = client.portal
+    return other
+
+
 @pytest.fixture
-def bob(web_settings: WebSettings, alice: TestClient) -> Iterator[TestClient]:
-    """A second user on the same server (its own cookies)."""
-    with TestClient(alice.app, base_url="http://testserver") as client:
-        sign_up(client, "bob@example.com")
-        yield client
+def bob(alice: TestClient) -> TestClient:
+    """A second user on the same server."""
+    client = another_client(alice)
+    sign_up(client, "bob@example.com")
+    return client

@@ -66,8 +66,15 @@ def body(detail: str, errors: list[dict[str, str]] | None = None) -> dict[str, A
     return {"detail": detail, "errors": errors or []}
 
 
+# Pydantic puts the tag of a discriminated union (an account's `kind`) in an error's location;
+# the person filled in `balances`, not `paper.balances`.
+_UNION_TAGS = ("paper", "exchange")
+
+
 def _field_name(location: tuple[Any, ...] | list[Any]) -> str:
     parts = [str(p) for p in location if p not in ("body", "query", "path", "header", "cookie")]
+    if len(parts) > 1 and parts[0] in _UNION_TAGS:
+        parts = parts[1:]
     return ".".join(parts) or "request"
 
 
