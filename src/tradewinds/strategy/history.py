@@ -37,7 +37,7 @@ from tradewinds.strategy.errors import (
 )
 from tradewinds.strategy.indicator_cache import IndicatorCache
 from tradewinds.strategy.limits import Limits
-from tradewinds.strategy.runtime import COLLECT_AFTER_BYTES, Dataset, ParamValue, StrategyRuntime, known_names
+from tradewinds.strategy.runtime import Dataset, ParamValue, StrategyRuntime, known_names
 
 # The control block: int64 candle index being decided, int64 "computing an indicator" flag.
 _HEADER = 16
@@ -380,7 +380,6 @@ def _run_job(
             decisions.ctypes.data,
             header.ctypes.data,
             table,
-            COLLECT_AFTER_BYTES / 1024,
             lambda: runtime.reset_memory_limit(collect=False),
         )
         runtime.lift_memory_limit()

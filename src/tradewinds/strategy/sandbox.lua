@@ -406,7 +406,6 @@ local function expected_parameters(name, specs)
     tbl_concat(names, ", "))
 end
 
--- Checked before a call's parameters become cache keys (NaN cannot index a table).
 local function check_parameters(name, p1, p2, p3)
   local specs = param_specs[name]
   local given = { p1, p2, p3 }
@@ -441,11 +440,25 @@ local function create_indicator(name, src, p1, p2, p3)
   return outputs
 end
 
+local function cached(by_source, src, k1, k2, k3)
+  local c = by_source[src]
+  if c == nil then return nil end
+  c = c[k1]
+  if c == nil then return nil end
+  c = c[k2]
+  if c == nil then return nil end
+  return c[k3]
+end
+
 local function indicator_outputs(name, src, p1, p2, p3)
   local by_source = caches[name]
+  local k1, k2, k3 = p1 == nil and "" or p1, p2 == nil and "" or p2, p3 == nil and "" or p3
+  local hit = cached(by_source, src, k1, k2, k3)
+  if hit ~= nil then return hit end
+  -- Checked before the parameters become cache keys (NaN cannot index a table).
+  check_parameters(name, p1, p2, p3)
   local c = by_source[src]
   if c == nil then c = {}; by_source[src] = c end
-  local k1, k2, k3 = p1 == nil and "" or p1, p2 == nil and "" or p2, p3 == nil and "" or p3
   local c1 = c[k1]
   if c1 == nil then c1 = {}; c[k1] = c1 end
   local c2 = c1[k2]
@@ -480,7 +493,6 @@ local function split_arguments(name, has_source, a, b, c, d)
     end
   end
   if params[4] ~= nil then user_error("ta." .. name .. " takes at most 3 parameters") end
-  check_parameters(name, params[1], params[2], params[3])
   return src, params[1], params[2], params[3]
 end
 
@@ -499,7 +511,6 @@ local function define_indicator(name, default_source, noutputs)
       local s, p1, p2, p3 = split_arguments(name, has_source, a, b, c, d)
       return indicator_outputs(name, s or src, p1, p2, p3)
     end
-    check_parameters(name, a, b, c)
     local out = indicator_outputs(name, src, a, b, c)
     if b == nil and c == nil then
       if a == nil then fast_default = out else fast[a] = out end
@@ -675,21 +686,13 @@ end
 ---------------------------------------------------------------------------------------------------
 -- History driver: runs the strategy at every candle of the dataset, JIT-compiled, with no hook.
 -- The host process is killed by its supervisor if a candle takes too long (see history.py).
--- After a candle that left more than `collect_kb` of garbage, a full collection runs and the
--- host moves the memory limit to what is live then, so every candle has the same budget.
-local function history_loop(chunk, start, n, decisions, progress, collect_kb, rebase)
-  local collect_above = collectgarbage("count") + collect_kb
+local function history_loop(chunk, start, n, decisions, progress)
   for i = start, n - 1 do
     cur = i
     progress[0] = i
     logs_this_evaluation = 0
     local r = chunk()
     if written then clear_env(chunk) end
-    if collectgarbage("count") > collect_above then
-      collectgarbage()
-      rebase()
-      collect_above = collectgarbage("count") + collect_kb
-    end
     if r == "long" then
       decisions[i] = 1
       current_position = "long"
@@ -705,7 +708,11 @@ local function history_loop(chunk, start, n, decisions, progress, collect_kb, re
   end
 end
 
-local function run_history(chunk, n, decisions_addr, progress_addr, params, collect_kb, rebase)
+-- A candle that runs out of memory is decided again once after a full collection, with the
+-- limit moved to what is live then (`rebase`): LuaJIT does not collect when an allocation fails,
+-- so earlier candles' garbage must not count, and the verdict is the one a live evaluation (with
+-- its own budget) would give. Checking memory after every candle instead would cost the JIT loop.
+local function run_history(chunk, n, decisions_addr, progress_addr, params, rebase)
   local decisions = ffi.cast("int8_t*", decisions_addr)
   local progress = ffi.cast("int64_t*", progress_addr)
   current_params = params or {}
@@ -720,15 +727,25 @@ local function run_history(chunk, n, decisions_addr, progress_addr, params, coll
   end
   local warmup_candles, last_warmup = 0, nil
   local i = 0
+  local retried = -1
   env = setmetatable({}, history_env_mt)
   written = false
   setfenv(chunk, env)
   while i < n do
     logs_this_evaluation = 0
-    local ok, err = xpcall(history_loop, relocate, chunk, i, n, decisions, progress, collect_kb, rebase)
+    local ok, err = xpcall(history_loop, relocate, chunk, i, n, decisions, progress)
     clear_env(chunk)
     if ok then break end
-    if rawequal(err, WARMUP) then
+    if err == "not enough memory" and retried ~= cur then
+      retried = cur
+      while log_count > 0 and logs[log_count][1] == cur do
+        logs[log_count] = nil
+        log_count = log_count - 1
+      end
+      collectgarbage()
+      rebase()
+      i = cur
+    elseif rawequal(err, WARMUP) then
       decisions[cur] = 0
       warmup_candles = warmup_candles + 1
       last_warmup = warmup_text
