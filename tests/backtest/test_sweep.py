@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 from pathlib import Path
 
@@ -19,7 +20,7 @@ from tradewinds.backtest.sweep import (
     ranked,
     run_sweep,
 )
-from tradewinds.backtest.sweep_report import json_lines, render_table
+from tradewinds.backtest.sweep_report import ProgressBar, json_lines, render_table
 from tradewinds.domain.candle_csv import read_candle_csv
 from tradewinds.domain.timeframes import Timeframe
 from tradewinds.strategy.limits import Limits
@@ -167,3 +168,23 @@ def test_the_workers_leave_no_shared_memory_behind() -> None:
     assert [
         p.name for p in set(shm.glob("tradewinds-history-*")) - before if not p.name.startswith(mine)
     ] == []
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_the_progress_bar_redraws_on_a_terminal_and_only_sums_up_elsewhere() -> None:
+    terminal = _Terminal()
+    bar = ProgressBar(1_000, terminal, width=10, interval_s=0.0)
+    bar.advance(250)
+    assert terminal.getvalue().startswith("\rsweep [##--------]   250/1,000  25%")
+    bar.advance(750)
+    bar.finish(failed=2)
+    assert terminal.getvalue().endswith("\rswept 1,000 combinations in 0.0 s, 2 failed\n")
+    piped = io.StringIO()
+    quiet = ProgressBar(3, piped)
+    quiet.advance(3)
+    quiet.finish(failed=0)
+    assert piped.getvalue().startswith("swept 3 combinations in ")
