@@ -7,11 +7,13 @@ import os
 import signal
 import threading
 import time
+from collections.abc import Sequence
 
 import pytest
 
 from tradewinds.domain.candle_arrays import CandleArrays
 from tradewinds.strategy import (
+    Evaluation,
     Limits,
     LiveEvaluator,
     Outcome,
@@ -85,6 +87,29 @@ def test_a_crashed_child_is_replaced_and_the_batch_finished(window: CandleArrays
         assert "crashed" in (results[1].message or "")
         assert supervised.restarts == 1 and supervised.quarantined(crashing)
         assert [r.outcome for r in supervised.evaluate(window, [before, after])] == [Outcome.DECIDED] * 2
+
+
+class _BrokenEngine(LiveEvaluator):
+    """An evaluator whose engine fails while strategy 2 runs (not the strategy's own error)."""
+
+    def evaluate(self, window: CandleArrays, strategy_ids: Sequence[int]) -> list[Evaluation]:
+        if 2 in strategy_ids:
+            raise EvaluatorFailure(2, list(strategy_ids).index(2), "LuaError: stack traceback: internals")
+        return super().evaluate(window, strategy_ids)
+
+
+def test_an_engine_failure_replaces_the_child_and_charges_the_strategy(window: CandleArrays) -> None:
+    with SupervisedEvaluator(make_evaluator=_BrokenEngine) as supervised:
+        ids = [supervised.add_strategy(VICTIM, strategy_id=k) for k in (1, 2, 3)]
+        results = supervised.evaluate(window, ids)
+        assert [r.outcome for r in results] == [Outcome.DECIDED, Outcome.ERROR, Outcome.DECIDED]
+        assert results[1].message == (
+            "the evaluation failed inside Tradewinds; the evaluation process was stopped and replaced"
+        )
+        assert supervised.restarts == 1 and supervised.quarantined(2)
+        again = supervised.evaluate(window, ids)
+        assert [r.outcome for r in again] == [Outcome.DECIDED, Outcome.ERROR, Outcome.DECIDED]
+        assert again[1].quarantined and supervised._shared.restarts == 1
 
 
 def test_supervised_attacker_never_breaks_the_worker(window: CandleArrays) -> None:

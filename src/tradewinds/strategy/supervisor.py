@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from multiprocessing.connection import Connection
 from multiprocessing.shared_memory import SharedMemory
@@ -40,9 +40,11 @@ _START_TIMEOUT_S = 60.0
 DISABLE_AFTER_STOPS = 3
 
 
-def _worker(conn: Connection, shm_name: str, limits: Limits) -> None:  # pragma: no cover - child
+def _worker(
+    conn: Connection, shm_name: str, limits: Limits, make_evaluator: Callable[[Limits], LiveEvaluator]
+) -> None:  # pragma: no cover - child
     shm = SharedMemory(name=shm_name)
-    evaluator = LiveEvaluator(limits)
+    evaluator = make_evaluator(limits)
     evaluator.progress = np.ndarray((2,), dtype=np.float64, buffer=shm.buf)
     conn.send(("ready",))
     while True:
@@ -91,8 +93,11 @@ class _Stopped:
 class _Child:
     """One evaluation process and the strategies it hosts (re-added when it is replaced)."""
 
-    def __init__(self, context: Any, limits: Limits) -> None:
+    def __init__(
+        self, context: Any, limits: Limits, make_evaluator: Callable[[Limits], LiveEvaluator]
+    ) -> None:
         self.limits = limits
+        self._make_evaluator = make_evaluator
         self._context = context
         self._shm = SharedMemory(create=True, size=16)
         self._progress = np.ndarray((2,), dtype=np.float64, buffer=self._shm.buf)
@@ -109,7 +114,7 @@ class _Child:
             return
         parent, child = self._context.Pipe()
         process = self._context.Process(
-            target=_worker, args=(child, self._shm.name, self.limits), daemon=True
+            target=_worker, args=(child, self._shm.name, self.limits, self._make_evaluator), daemon=True
         )
         process.start()
         child.close()
@@ -164,7 +169,9 @@ class _Child:
                 results: list[Evaluation] = reply[1]
                 return results
             if reply[0] == "failed":
-                stopped = _Stopped(int(reply[1]), f"the evaluation failed inside Tradewinds ({reply[2]})")
+                # The detail is for the operators' log; the strategy's owner gets plain words.
+                log.error("strategy evaluation failed inside the engine: %s", reply[2])
+                stopped = _Stopped(int(reply[1]), "the evaluation failed inside Tradewinds")
             elif reply[0] == "died":
                 stopped = _Stopped(self._running(len(ids)), "the evaluation process crashed")
             else:
@@ -230,13 +237,23 @@ class SupervisedEvaluator:
     in the batch gets its evaluation. `stops[sid]` lists why a strategy stopped a child.
     """
 
-    def __init__(self, limits: Limits | None = None, *, disable_after: int = DISABLE_AFTER_STOPS) -> None:
+    def __init__(
+        self,
+        limits: Limits | None = None,
+        *,
+        disable_after: int = DISABLE_AFTER_STOPS,
+        make_evaluator: Callable[[Limits], LiveEvaluator] = LiveEvaluator,
+    ) -> None:
+        """`make_evaluator` builds each child's evaluator (a module-level callable: it is
+        pickled into the child)."""
         self.limits = limits or Limits()
         self.disable_after = disable_after
         self._next_id = 1
         context = multiprocessing.get_context("spawn")
-        self._shared = _Child(context, self.limits)
-        self._alone = _Child(context, self.limits)  # quarantined strategies, started when needed
+        self._shared = _Child(context, self.limits, make_evaluator)
+        self._alone = _Child(
+            context, self.limits, make_evaluator
+        )  # quarantined strategies, started when needed
         self.stops: dict[int, list[str]] = {}
         self._shared._ensure_started()
 
