@@ -160,3 +160,36 @@ def test_the_report_says_which_partial_candles_were_left_out(
     report = json.loads(capsys.readouterr().out)
     assert report["partial_candles_left_out"] == ["2013-10-31T00:00:00Z"]
     assert report["candles"] == 30
+
+
+def test_stored_candles_until_inside_a_bucket_and_swept(
+    tmp_path: Path, crossover: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    database = f"sqlite:///{tmp_path / 'tw.db'}"
+    minutes = ROOT / "data" / "coinbase_BTCUSD_1m_2018-04-04_06.csv"
+    common = ["--exchange", "coinbase", "--symbol", "BTC/USD", "--database", database]
+    assert main(["db", "upgrade", "--database", database]) == 0
+    assert main(["data", "import", str(minutes), *common, "--timeframe", "1m"]) == 0
+    capsys.readouterr()
+    # --until 05:30 ends inside the 05:00 hour, which the live core would not have closed.
+    ranged = [
+        *common,
+        "--timeframe",
+        "1h",
+        "--since",
+        "2018-04-05T00:20:00Z",
+        "--until",
+        "2018-04-05T05:30:00Z",
+    ]
+    assert (
+        main(["backtest", str(crossover), *ranged, "--param", "fast=2", "--param", "slow=3", "--json"]) == 0
+    )
+    report = json.loads(capsys.readouterr().out)
+    assert report["partial_candles_left_out"] == ["2018-04-05T00:00:00Z", "2018-04-05T05:00:00Z"]
+    assert (report["first_candle"], report["last_candle"]) == ("2018-04-05T01:00:00Z", "2018-04-05T04:00:00Z")
+    # A sweep over stored candles is the sweep over the same candles from the file.
+    sweep = ["--sweep", "fast=2:4:1", "--sweep", "slow=5,8", "--jobs", "2", "--json", "--timeframe", "15m"]
+    assert main(["backtest", str(crossover), *common, *sweep]) == 0
+    stored = capsys.readouterr().out
+    assert main(["backtest", str(crossover), "--candles", str(minutes), *sweep]) == 0
+    assert stored == capsys.readouterr().out
