@@ -194,6 +194,7 @@ class AccountFill(msgspec.Struct, frozen=True):
     symbol: str
     fill: LedgerFill
     client_order_id: int
+    fill_id: int
 
 
 async def fills_of_account(target: AsyncSession | AsyncEngine, account_id: int) -> list[AccountFill]:
@@ -206,7 +207,7 @@ async def fills_of_account(target: AsyncSession | AsyncEngine, account_id: int) 
 
     async def run(session: AsyncSession) -> list[AccountFill]:
         rows = (await session.execute(query)).all()
-        return [AccountFill(symbol, _ledger_fill(fill), cid) for fill, symbol, cid in rows]
+        return [AccountFill(symbol, _ledger_fill(fill), cid, fill.id) for fill, symbol, cid in rows]
 
     if isinstance(target, AsyncSession):
         return await run(target)

@@ -40,7 +40,7 @@ from tradewinds.exchange.adapter import (
 )
 from tradewinds.exchange.execution.planner import PlanKind, Pricing, plan_next
 from tradewinds.exchange.execution.prices import LatestPrices
-from tradewinds.exchange.execution.venues import Venue
+from tradewinds.exchange.execution.venues import PaperVenue, Venue
 from tradewinds.exchange.paper import DuplicateClientOrderId
 from tradewinds.exchange.resume import wall_clock_ms
 from tradewinds.storage.orders import apply_fill_report, fills_of_assignment, orders_of_intent
@@ -207,6 +207,13 @@ class Executor:
                     )
                 log.info("intent %s: %s", intent.intent_id, plan.reason)
                 return Outcome.DONE
+            if isinstance(venue, PaperVenue):
+                if not await self._fill_on_paper(
+                    intent, context, venue, leg, plan.order.side, plan.order.amount
+                ):
+                    return Outcome.DONE
+                leg += 1
+                continue
             row = await self._record_pending(intent, context, leg, plan.order.side, plan.order.amount)
             outcome = await self._send(context, venue, row)
             if outcome is not None:
@@ -217,9 +224,56 @@ class Executor:
 
     # ------------------------------------------------------------------ one order
 
+    async def _fill_on_paper(
+        self,
+        intent: OrderIntent,
+        context: Context,
+        venue: PaperVenue,
+        leg: int,
+        side: OrderSide,
+        amount: Decimal,
+    ) -> bool:
+        """A paper order and its fill in one transaction: the paper account is the database, so
+        there is no exchange to ask afterwards. False if the account refused it (recorded)."""
+        row = self._new_row(intent, context, leg, side, amount)
+        try:
+            report = await venue.place(row.symbol, side, amount, row.client_order_id)
+        except (InsufficientFunds, InvalidOrder, DuplicateClientOrderId) as exc:
+            row.status, row.error = OrderState.REJECTED.value, str(exc)
+            async with AsyncSession(self.engine, expire_on_commit=False) as session:
+                session.add(row)
+                await session.commit()
+            await self.publish(row)
+            return False
+        try:
+            async with AsyncSession(self.engine, expire_on_commit=False) as session:
+                session.add(row)
+                await session.flush()
+                fill = apply_fill_report(
+                    session,
+                    row,
+                    filled=report.filled,
+                    average_price=report.average_price,
+                    fee=report.fee,
+                    fee_currency=report.fee_currency,
+                    time_ms=report.timestamp_ms or self.now_ms(),
+                )
+                row.exchange_order_id = report.order_id
+                row.status = OrderState.FILLED.value
+                await session.commit()
+        except BaseException:
+            venue.forget()  # the account in memory is ahead of the records: rebuild it next time
+            raise
+        if fill is not None:
+            venue.recorded(fill.id)
+        await self.publish(row)
+        return True
+
     async def _send(self, context: Context, venue: Venue, row: OrderRow) -> Outcome | None:
         """Send a recorded pending order until its outcome is known; None: go on with the next leg."""
         side = OrderSide(row.side)
+        if isinstance(venue, PaperVenue):
+            venue.forget()  # a fill recorded apart from the order (a resend): rebuild next time
         for attempt in range(1, self.settings.send_attempts + 1):
             refusal = (await self._fresh_context(row)).refusal()
             if refusal is not None:  # a pause stops new orders at once, also between retries
@@ -232,8 +286,8 @@ class Executor:
                 await self._finish(row, OrderState.REJECTED, str(exc))
                 return Outcome.DONE
             except AuthenticationFailed as exc:
-                await self._finish(row, OrderState.FAILED, str(exc))
                 await self.pause_account(context.account, str(exc))
+                await self._finish(row, OrderState.FAILED, str(exc))
                 return Outcome.DONE
             except (ExchangeError, TimeoutError, OSError) as exc:
                 # The order may have executed although we heard nothing: ask before sending again.
@@ -301,15 +355,15 @@ class Executor:
     # ------------------------------------------------------------------ records
 
     async def _context(self, intent: OrderIntent) -> Context | None:
+        query = (
+            select(AssignmentRow, TradingAccountRow, UserRow)
+            .join(TradingAccountRow, TradingAccountRow.id == AssignmentRow.account_id)
+            .join(UserRow, UserRow.id == AssignmentRow.user_id)
+            .where(AssignmentRow.id == intent.assignment_id)
+        )
         async with AsyncSession(self.engine, expire_on_commit=False) as session:
-            assignment = await session.get(AssignmentRow, intent.assignment_id)
-            if assignment is None:
-                return None
-            account = await session.get(TradingAccountRow, assignment.account_id)
-            user = await session.get(UserRow, assignment.user_id)
-            if account is None or user is None:
-                return None
-            return Context(assignment, account, user)
+            found = (await session.execute(query)).one_or_none()
+        return None if found is None else Context(*found)
 
     async def _fresh_context(self, row: OrderRow) -> Context:
         async with AsyncSession(self.engine, expire_on_commit=False) as session:

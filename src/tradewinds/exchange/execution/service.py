@@ -45,8 +45,9 @@ from tradewinds.exchange.execution.venues import (
     AdapterFactory,
     PaperVenue,
     Venue,
+    last_fill_id,
     open_exchange_venue,
-    rebuild_paper_account,
+    rebuild_paper_venue,
 )
 from tradewinds.exchange.resume import wall_clock_ms
 from tradewinds.storage.orders import in_flight_orders, order_event
@@ -117,6 +118,7 @@ class ExecutionService:
         self._markets: dict[str, MarketInfo] = {}
         self._exchange_venues: dict[str, Venue] = {}  # by key name (_key_of)
         self._key_names: dict[int, str] = {}  # account id -> key name
+        self._paper: dict[int, PaperVenue] = {}  # account id -> the paper account, as recorded
         self._locks: dict[str, asyncio.Lock] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._consumer: asyncio.Task[None] | None = None
@@ -263,10 +265,10 @@ class ExecutionService:
             await self.executor.note_unplaceable(intent, str(exc))
             return Outcome.DONE
         except AuthenticationFailed as exc:  # the keys were refused (reading balances, say)
-            await self.executor.note_unplaceable(intent, str(exc))
             account = await self._account(intent.account_id)
-            if account is not None:
+            if account is not None:  # paused first: whoever sees the order sees the pause too
                 await self._pause_account(account, str(exc))
+            await self.executor.note_unplaceable(intent, str(exc))
             return Outcome.DONE
         except ExchangeError as exc:  # unreachable, maintenance, rate limited: later
             self.counters.errors += 1
@@ -306,10 +308,13 @@ class ExecutionService:
 
     async def _venue(self, account: TradingAccountRow) -> Venue:
         if account.kind == AccountKind.PAPER.value:
-            # Rebuilt from the records each time: another process may trade the same account.
-            markets = await self._all_markets()
-            paper = await rebuild_paper_account(self.engine, account, markets)
-            return PaperVenue(paper)
+            # Rebuilt from the records unless the cached one includes the newest recorded fill
+            # (another process may trade the same account).
+            cached = self._paper.get(account.id)
+            if cached is None or cached.last_fill_id != await last_fill_id(self.engine, account.id):
+                cached = await rebuild_paper_venue(self.engine, account, await self._all_markets())
+                self._paper[account.id] = cached
+            return cached
         key = self._key_of(account)
         venue = self._exchange_venues.get(key)  # one adapter per key: one nonce sequence
         if venue is None:

@@ -15,7 +15,8 @@ from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import Protocol
 
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from tradewinds.domain.trading import AccountKind
 from tradewinds.exchange.adapter import (
@@ -30,7 +31,7 @@ from tradewinds.exchange.ccxt_adapter import CcxtAdapter
 from tradewinds.exchange.paper import DEFAULT_FEE_RATE, PaperAccount
 from tradewinds.storage.orders import fills_of_account
 from tradewinds.storage.secrets import SecretBox
-from tradewinds.storage.trading_models import TradingAccountRow
+from tradewinds.storage.trading_models import FillRow, TradingAccountRow
 
 AdapterFactory = Callable[[str, str, str, str | None], ExchangeAdapter]  # exchange, key, secret, passphrase
 
@@ -63,9 +64,17 @@ class PaperVenue:
 
     paper = True
 
-    def __init__(self, account: PaperAccount) -> None:
+    def __init__(self, account: PaperAccount, last_fill_id: int = 0) -> None:
         self.account = account
         self.buy_reserve = account.slippage  # the fill price is the latest price moved by slippage
+        self.last_fill_id = last_fill_id  # the newest recorded fill the account includes (0: none)
+
+    def recorded(self, fill_id: int) -> None:
+        self.last_fill_id = max(self.last_fill_id, fill_id)
+
+    def forget(self) -> None:
+        """The account in memory no longer matches the records (a write failed)."""
+        self.last_fill_id = -1
 
     def quote(self, symbol: str, price: Decimal) -> None:
         self.account.update_price(symbol, price)
@@ -130,11 +139,11 @@ def starting_balances(row: TradingAccountRow) -> dict[str, Decimal]:
     return {str(currency).upper(): Decimal(str(amount)) for currency, amount in raw.items()}
 
 
-async def rebuild_paper_account(
+async def rebuild_paper_venue(
     engine: AsyncEngine,
     row: TradingAccountRow,
     markets: Mapping[str, MarketInfo],
-) -> PaperAccount:
+) -> PaperVenue:
     """Starting balances plus every recorded fill of the account, in the order they happened.
 
     It fills at the price each intent trades at (`PaperVenue.quote`): the latest streamed close,
@@ -146,8 +155,10 @@ async def rebuild_paper_account(
         slippage=row.paper_slippage or Decimal(0),
         order_id_prefix=f"paper{row.id}",
     )
+    last_fill_id = 0
     for recorded in await fills_of_account(engine, row.id):
         fill = recorded.fill
+        last_fill_id = max(last_fill_id, recorded.fill_id)
         account.restore_fill(
             recorded.symbol,
             OrderSide(fill.side),
@@ -157,7 +168,7 @@ async def rebuild_paper_account(
             fill.fee_currency,
             recorded.client_order_id,
         )
-    return account
+    return PaperVenue(account, last_fill_id)
 
 
 def open_exchange_venue(
@@ -171,3 +182,11 @@ def open_exchange_venue(
     secret = secrets.decrypt(row.api_secret_enc)
     passphrase = secrets.decrypt(row.passphrase_enc) if row.passphrase_enc else None
     return ExchangeVenue(factory(row.exchange, api_key, secret, passphrase), buy_reserve)
+
+
+async def last_fill_id(engine: AsyncEngine, account_id: int) -> int:
+    """The newest recorded fill of an account (0: none): a cached paper account is current when
+    it includes exactly that one (another process may trade the same account)."""
+    async with AsyncSession(engine) as session:
+        newest = await session.scalar(select(func.max(FillRow.id)).where(FillRow.account_id == account_id))
+    return int(newest or 0)
