@@ -25,14 +25,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 sys.path.insert(0, str(Path(__file__).parents[1]))
 
-from tests.exchange.execution.helpers import make_intent, seed_assignment  # noqa: E402
-from tradewinds.bus import codec, streams, subjects  # noqa: E402
-from tradewinds.bus.server import EmbeddedNatsServer  # noqa: E402
-from tradewinds.exchange.adapter import MarketInfo  # noqa: E402
-from tradewinds.exchange.execution.service import ExecutionService  # noqa: E402
-from tradewinds.storage.database import create_engine, upgrade_schema  # noqa: E402
-from tradewinds.storage.orders import list_orders  # noqa: E402
-from tradewinds.storage.trading_models import AssignmentRow  # noqa: E402
+from tests.exchange.execution.helpers import make_intent, seed_assignment
+
+from tradewinds.bus import codec, streams, subjects
+from tradewinds.bus.server import EmbeddedNatsServer
+from tradewinds.exchange.adapter import MarketInfo
+from tradewinds.exchange.execution.service import ExecutionService
+from tradewinds.storage.database import create_engine, upgrade_schema
+from tradewinds.storage.orders import list_orders
+from tradewinds.storage.trading_models import AssignmentRow
 
 T = 1_700_000_040_000 - 1_700_000_040_000 % 60_000
 ALPHA = MarketInfo(
