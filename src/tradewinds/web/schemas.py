@@ -36,6 +36,32 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class FieldErrorOut(BaseModel):
+    field: str
+    message: str
+
+
+class ErrorOut(BaseModel):
+    """Every error answer: what is wrong, and per field for forms."""
+
+    detail: str
+    errors: list[FieldErrorOut]
+
+
+ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
+    status: {"model": ErrorOut, "description": text}
+    for status, text in (
+        (400, "Refused"),
+        (401, "Not signed in"),
+        (403, "Forbidden (CSRF, cross-site, or administrators only)"),
+        (404, "Not found (or not yours)"),
+        (409, "Conflicts with the current state"),
+        (422, "Invalid input: the fields at fault are named"),
+        (429, "Too many attempts"),
+    )
+}
+
+
 class Page(BaseModel, Generic[T]):
     items: list[T]
     total: int

@@ -17,10 +17,10 @@ from tradewinds.storage.users import User
 from tradewinds.web.deps import CurrentUser, Engine
 from tradewinds.web.errors import Invalid, not_found
 from tradewinds.web.events import publish_assignments_changed
-from tradewinds.web.paging import Limit, Offset, page
-from tradewinds.web.schemas import AccountIn, AccountOut, ExchangeAccountIn, Page
+from tradewinds.web.paging import ItemId, Limit, Offset, page
+from tradewinds.web.schemas import ERROR_RESPONSES, AccountIn, AccountOut, ExchangeAccountIn, Page
 
-router = APIRouter(tags=["accounts"])
+router = APIRouter(responses=ERROR_RESPONSES, tags=["accounts"])
 
 KEY_CHECK_TIMEOUT_S = 20.0
 
@@ -122,14 +122,14 @@ async def create_account(body: AccountIn, request: Request, user: CurrentUser, e
 
 
 @router.get("/accounts/{account_id}", response_model=AccountOut)
-async def get_account(account_id: int, request: Request, user: CurrentUser, engine: Engine) -> AccountOut:
+async def get_account(account_id: ItemId, request: Request, user: CurrentUser, engine: Engine) -> AccountOut:
     name = await owned_account_name(engine, user, account_id)
     return account_out(await accounts.get_account(engine, user, name, request.app.state.secret_box))
 
 
 @router.delete("/accounts/{account_id}", status_code=204)
 async def disable_account(
-    account_id: int, request: Request, user: CurrentUser, engine: Engine, response: Response
+    account_id: ItemId, request: Request, user: CurrentUser, engine: Engine, response: Response
 ) -> Response:
     """Disable the account (kept for its history) and its assignments."""
     name = await owned_account_name(engine, user, account_id)

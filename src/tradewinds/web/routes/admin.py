@@ -8,10 +8,10 @@ from sqlalchemy import func, select, text
 
 from tradewinds.storage.trading_models import AssignmentRow, OrderRow, UserRow
 from tradewinds.web.deps import AdminUser, Engine
-from tradewinds.web.schemas import ComponentOut, HealthOut
+from tradewinds.web.schemas import ERROR_RESPONSES, ComponentOut, HealthOut
 from tradewinds.web.sessions import now_ms
 
-router = APIRouter(tags=["admin"])
+router = APIRouter(responses=ERROR_RESPONSES, tags=["admin"])
 
 
 @router.get("/admin/health", response_model=HealthOut)

@@ -21,12 +21,19 @@ from tradewinds.storage.users import User
 from tradewinds.web.deps import CurrentUser, Engine
 from tradewinds.web.errors import Invalid, not_found
 from tradewinds.web.events import publish_assignments_changed
-from tradewinds.web.paging import Limit, Offset, page
+from tradewinds.web.paging import ItemId, Limit, Offset, page
 from tradewinds.web.routes.accounts import owned_account_name
 from tradewinds.web.routes.strategies import owned_version
-from tradewinds.web.schemas import AssignmentIn, AssignmentOut, AssignmentPatch, LastEvaluationOut, Page
+from tradewinds.web.schemas import (
+    ERROR_RESPONSES,
+    AssignmentIn,
+    AssignmentOut,
+    AssignmentPatch,
+    LastEvaluationOut,
+    Page,
+)
 
-router = APIRouter(tags=["assignments"])
+router = APIRouter(responses=ERROR_RESPONSES, tags=["assignments"])
 
 _FAILED = ("error", "timeout", "memory")
 
@@ -161,13 +168,13 @@ async def create_assignment(
 
 
 @router.get("/assignments/{assignment_id}", response_model=AssignmentOut)
-async def get_assignment(assignment_id: int, user: CurrentUser, engine: Engine) -> AssignmentOut:
+async def get_assignment(assignment_id: ItemId, user: CurrentUser, engine: Engine) -> AssignmentOut:
     return (await assignment_states(engine, [await owned_assignment(engine, user, assignment_id)]))[0]
 
 
 @router.patch("/assignments/{assignment_id}", response_model=AssignmentOut)
 async def update_assignment(
-    assignment_id: int, body: AssignmentPatch, request: Request, user: CurrentUser, engine: Engine
+    assignment_id: ItemId, body: AssignmentPatch, request: Request, user: CurrentUser, engine: Engine
 ) -> AssignmentOut:
     """Enable or disable. Disabling stops new decisions; what the slice holds stays held."""
     await owned_assignment(engine, user, assignment_id)
@@ -186,7 +193,7 @@ async def update_assignment(
 
 @router.delete("/assignments/{assignment_id}", status_code=204)
 async def disable_assignment(
-    assignment_id: int, request: Request, user: CurrentUser, engine: Engine, response: Response
+    assignment_id: ItemId, request: Request, user: CurrentUser, engine: Engine, response: Response
 ) -> Response:
     """Assignments are kept for their orders' history: deleting one disables it."""
     await owned_assignment(engine, user, assignment_id)

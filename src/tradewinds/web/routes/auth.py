@@ -13,10 +13,19 @@ from tradewinds.web import sessions
 from tradewinds.web.deps import CurrentCaller, CurrentUser, Engine, Settings, check_origin
 from tradewinds.web.errors import Invalid, TooManyRequests, Unauthorized, not_found
 from tradewinds.web.events import publish_assignments_changed
-from tradewinds.web.schemas import Credentials, PasswordChange, TokenIn, TokenOut, TradingSwitch, UserOut
+from tradewinds.web.paging import ItemId
+from tradewinds.web.schemas import (
+    ERROR_RESPONSES,
+    Credentials,
+    PasswordChange,
+    TokenIn,
+    TokenOut,
+    TradingSwitch,
+    UserOut,
+)
 from tradewinds.web.security import CSRF_COOKIE, SESSION_COOKIE
 
-router = APIRouter(tags=["auth"])
+router = APIRouter(responses=ERROR_RESPONSES, tags=["auth"])
 
 
 def user_out(user: users.User) -> UserOut:
@@ -143,7 +152,7 @@ async def create_token(body: TokenIn, user: CurrentUser, engine: Engine) -> Toke
 
 
 @router.delete("/tokens/{token_id}", status_code=204)
-async def revoke_token(token_id: int, user: CurrentUser, engine: Engine, response: Response) -> Response:
+async def revoke_token(token_id: ItemId, user: CurrentUser, engine: Engine, response: Response) -> Response:
     if not await sessions.revoke_token(engine, user.id, token_id):
         raise not_found("token", token_id)
     response.status_code = 204

@@ -17,12 +17,20 @@ from tradewinds.storage.web_models import BacktestRow
 from tradewinds.web.backtests import FINISHED, QUEUED
 from tradewinds.web.deps import CurrentUser, Engine
 from tradewinds.web.errors import Conflict, Invalid, not_found
-from tradewinds.web.paging import Limit, Offset
+from tradewinds.web.paging import ItemId, Limit, Offset
 from tradewinds.web.routes.strategies import owned_version
-from tradewinds.web.schemas import BacktestIn, BacktestOut, BacktestResultOut, MetricsOut, Page, TimeframeText
+from tradewinds.web.schemas import (
+    ERROR_RESPONSES,
+    BacktestIn,
+    BacktestOut,
+    BacktestResultOut,
+    MetricsOut,
+    Page,
+    TimeframeText,
+)
 from tradewinds.web.sessions import now_ms
 
-router = APIRouter(tags=["backtests"])
+router = APIRouter(responses=ERROR_RESPONSES, tags=["backtests"])
 
 MAX_QUEUED_PER_USER = 20
 
@@ -208,13 +216,13 @@ async def list_backtests(
 
 
 @router.get("/backtests/{backtest_id}", response_model=BacktestOut)
-async def get_backtest(backtest_id: int, user: CurrentUser, engine: Engine) -> BacktestOut:
+async def get_backtest(backtest_id: ItemId, user: CurrentUser, engine: Engine) -> BacktestOut:
     return await _owned(engine, user, backtest_id)
 
 
 @router.post("/backtests/{backtest_id}/cancel", response_model=BacktestOut)
 async def cancel_backtest(
-    backtest_id: int, request: Request, user: CurrentUser, engine: Engine
+    backtest_id: ItemId, request: Request, user: CurrentUser, engine: Engine
 ) -> BacktestOut:
     current = await _owned(engine, user, backtest_id, with_result=False)
     if current.status in FINISHED:
@@ -225,7 +233,7 @@ async def cancel_backtest(
 
 @router.delete("/backtests/{backtest_id}", status_code=204)
 async def delete_backtest(
-    backtest_id: int, request: Request, user: CurrentUser, engine: Engine, response: Response
+    backtest_id: ItemId, request: Request, user: CurrentUser, engine: Engine, response: Response
 ) -> Response:
     current = await _owned(engine, user, backtest_id, with_result=False)
     if current.status not in FINISHED:

@@ -21,10 +21,10 @@ from tradewinds.storage.orders import fills_of_assignment
 from tradewinds.web.deps import CurrentUser, Engine
 from tradewinds.web.routes.assignments import assignment_states
 from tradewinds.web.routes.orders import recent_orders
-from tradewinds.web.schemas import DashboardOut, RecentError
+from tradewinds.web.schemas import ERROR_RESPONSES, DashboardOut, RecentError
 from tradewinds.web.sessions import now_ms
 
-router = APIRouter(tags=["dashboard"])
+router = APIRouter(responses=ERROR_RESPONSES, tags=["dashboard"])
 
 _CURVE_DAYS = 30
 _FAILED = ("error", "timeout", "memory")

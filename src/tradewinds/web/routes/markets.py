@@ -18,9 +18,9 @@ from tradewinds.storage.models import CandleSeriesRow
 from tradewinds.web.deps import CurrentUser, Engine
 from tradewinds.web.errors import Invalid, not_found
 from tradewinds.web.paging import Limit, Offset, page
-from tradewinds.web.schemas import Candle, CandlesOut, MarketOut, Page, TimeframeText
+from tradewinds.web.schemas import ERROR_RESPONSES, Candle, CandlesOut, MarketOut, Page, TimeframeText
 
-router = APIRouter(tags=["markets"])
+router = APIRouter(responses=ERROR_RESPONSES, tags=["markets"])
 
 MAX_CANDLES = 20_000
 _DAY_MS = 86_400_000

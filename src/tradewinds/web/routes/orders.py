@@ -12,10 +12,10 @@ from tradewinds.storage.orders import OrderRecord, order_record
 from tradewinds.storage.trading_models import OrderRow
 from tradewinds.web.deps import CurrentUser, Engine
 from tradewinds.web.errors import not_found
-from tradewinds.web.paging import Limit, Offset
-from tradewinds.web.schemas import OrderOut, Page
+from tradewinds.web.paging import ItemId, Limit, Offset
+from tradewinds.web.schemas import ERROR_RESPONSES, OrderOut, Page
 
-router = APIRouter(tags=["orders"])
+router = APIRouter(responses=ERROR_RESPONSES, tags=["orders"])
 
 OrderStatus = Literal["pending", "open", "filled", "canceled", "rejected", "failed"]
 
@@ -78,7 +78,7 @@ async def list_orders(
 
 
 @router.get("/orders/{order_id}", response_model=OrderOut)
-async def get_order(order_id: int, user: CurrentUser, engine: Engine) -> OrderOut:
+async def get_order(order_id: ItemId, user: CurrentUser, engine: Engine) -> OrderOut:
     async with AsyncSession(engine) as session:
         row = await session.scalar(
             select(OrderRow).where(OrderRow.id == order_id, OrderRow.user_id == user.id)

@@ -15,8 +15,9 @@ from tradewinds.storage.users import User
 from tradewinds.web.checking import check_source, templates
 from tradewinds.web.deps import CurrentUser, Engine
 from tradewinds.web.errors import Conflict, Invalid, not_found
-from tradewinds.web.paging import Limit, Offset, page
+from tradewinds.web.paging import ItemId, Limit, Offset, page
 from tradewinds.web.schemas import (
+    ERROR_RESPONSES,
     CheckIn,
     CheckOut,
     Page,
@@ -27,7 +28,7 @@ from tradewinds.web.schemas import (
     VersionOut,
 )
 
-router = APIRouter(tags=["strategies"])
+router = APIRouter(responses=ERROR_RESPONSES, tags=["strategies"])
 
 
 def version_out(v: strategies.StrategyVersion) -> VersionOut:
@@ -113,7 +114,7 @@ async def create_strategy(body: StrategyIn, user: CurrentUser, engine: Engine) -
 
 
 @router.get("/strategies/{strategy_id}", response_model=StrategyOut)
-async def get_strategy(strategy_id: int, user: CurrentUser, engine: Engine) -> StrategyOut:
+async def get_strategy(strategy_id: ItemId, user: CurrentUser, engine: Engine) -> StrategyOut:
     row = await owned_strategy(engine, user, strategy_id)
     async with AsyncSession(engine) as session:
         latest, latest_ms = (
@@ -134,7 +135,7 @@ async def get_strategy(strategy_id: int, user: CurrentUser, engine: Engine) -> S
 
 @router.get("/strategies/{strategy_id}/versions", response_model=Page[VersionOut])
 async def list_versions(
-    strategy_id: int, user: CurrentUser, engine: Engine, offset: Offset = 0, limit: Limit = 50
+    strategy_id: ItemId, user: CurrentUser, engine: Engine, offset: Offset = 0, limit: Limit = 50
 ) -> Page[VersionOut]:
     row = await owned_strategy(engine, user, strategy_id)
     versions = await strategies.list_versions(engine, user, row.name)
@@ -142,14 +143,14 @@ async def list_versions(
 
 
 @router.post("/strategies/{strategy_id}/versions", status_code=201, response_model=VersionOut)
-async def add_version(strategy_id: int, body: VersionIn, user: CurrentUser, engine: Engine) -> VersionOut:
+async def add_version(strategy_id: ItemId, body: VersionIn, user: CurrentUser, engine: Engine) -> VersionOut:
     """Save: a new version when the source differs from the latest (else the latest, unchanged)."""
     row = await owned_strategy(engine, user, strategy_id)
     return version_out((await _save(engine, user, row.name, body.source)).version)
 
 
 @router.get("/strategies/{strategy_id}/versions/{number}", response_model=VersionOut)
-async def get_version(strategy_id: int, number: int, user: CurrentUser, engine: Engine) -> VersionOut:
+async def get_version(strategy_id: ItemId, number: ItemId, user: CurrentUser, engine: Engine) -> VersionOut:
     row = await owned_strategy(engine, user, strategy_id)
     if not 1 <= number <= 2**31:
         raise not_found("version", number)
