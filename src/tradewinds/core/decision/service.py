@@ -63,11 +63,11 @@ class DecisionSettings:
     max_failures: int = 5  # failed evaluations in a row that disable an assignment
     reload_seconds: float = 30.0
     request_timeout_s: float = 10.0  # first attempt; doubles per retry, up to request_timeout_max_s
-    request_timeout_max_s: float = 120.0
+    request_timeout_max_s: float = 30.0  # below ack_wait_s: JetStream must not redeliver meanwhile
     retry_wait_s: float = 0.5  # after "no responders" (no worker running), doubling up to 10 s
     fetch_batch: int = 256
     concurrent_series: int = 64
-    ack_wait_s: float = 300.0
+    ack_wait_s: float = 60.0  # a close taken by a decision service that died is redelivered after this
     markets_seconds: float = 30.0  # how often the markets wanted are announced to the adapters
     max_window: int = 20_000
 
@@ -251,7 +251,11 @@ class DecisionService:
         for index, wave in enumerate(waves):
             try:
                 await self.handle_closes(wave)
-            except asyncio.CancelledError:
+            except asyncio.CancelledError:  # stopping: hand the closes back now, not after ack_wait
+                for later in waves[index:]:
+                    for _, msg in later:
+                        with contextlib.suppress(Exception):
+                            await msg.nak()
                 raise
             except Exception as exc:  # the database or the bus failed: redeliver, in order
                 self.counters.errors += 1
@@ -341,6 +345,9 @@ class DecisionService:
         timeout = self.settings.request_timeout_s
         wait = self.settings.retry_wait_s
         while True:
+            if msg is not None:
+                with contextlib.suppress(Exception):
+                    await msg.in_progress()  # keep JetStream from redelivering meanwhile
             try:
                 answer = await self.bus.request(subjects.EVAL_REQUESTS, data, timeout=timeout)
                 reply = codec.decode(answer.data, EvaluationReply)
@@ -368,9 +375,6 @@ class DecisionService:
                 log.warning("decision: a worker answered something that is not an EvaluationReply: %s", exc)
             if self._stopping:
                 raise RuntimeError("stopping: the close is left for the next start")
-            if msg is not None:
-                with contextlib.suppress(Exception):
-                    await msg.in_progress()  # keep JetStream from redelivering meanwhile
 
     async def _publish_intent(self, decision: RecordedDecision) -> None:
         assignment = self.roster.get(decision.assignment_id)
