@@ -164,7 +164,7 @@ def apply_fill_report(
     return fill
 
 
-def _ledger_fill(row: FillRow) -> LedgerFill:
+def ledger_fill(row: FillRow) -> LedgerFill:
     return LedgerFill(
         side=row.side,
         amount=row.amount,
@@ -185,7 +185,7 @@ async def _fill_rows(target: AsyncSession | AsyncEngine, column: str, value: int
 
 async def fills_of_assignment(target: AsyncSession | AsyncEngine, assignment_id: int) -> list[LedgerFill]:
     """Every fill of an assignment, oldest first, for `domain.ledger.replay`."""
-    return [_ledger_fill(row) for row in await _fill_rows(target, "assignment_id", assignment_id)]
+    return [ledger_fill(row) for row in await _fill_rows(target, "assignment_id", assignment_id)]
 
 
 class AccountFill(msgspec.Struct, frozen=True):
@@ -207,7 +207,7 @@ async def fills_of_account(target: AsyncSession | AsyncEngine, account_id: int) 
 
     async def run(session: AsyncSession) -> list[AccountFill]:
         rows = (await session.execute(query)).all()
-        return [AccountFill(symbol, _ledger_fill(fill), cid, fill.id) for fill, symbol, cid in rows]
+        return [AccountFill(symbol, ledger_fill(fill), cid, fill.id) for fill, symbol, cid in rows]
 
     if isinstance(target, AsyncSession):
         return await run(target)

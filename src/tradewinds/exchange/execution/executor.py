@@ -16,16 +16,18 @@ pause, a paused account and a disabled assignment are checked before every order
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import enum
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from tradewinds.domain.ledger import replay
+from tradewinds.domain.ledger import LedgerFill, replay
 from tradewinds.domain.times import format_time_ms
 from tradewinds.domain.trading import OrderIntent, OrderState, client_order_id
 from tradewinds.exchange.adapter import (
@@ -43,7 +45,7 @@ from tradewinds.exchange.execution.prices import LatestPrices
 from tradewinds.exchange.execution.venues import PaperVenue, Venue
 from tradewinds.exchange.paper import DuplicateClientOrderId
 from tradewinds.exchange.resume import wall_clock_ms
-from tradewinds.storage.orders import apply_fill_report, fills_of_assignment, orders_of_intent
+from tradewinds.storage.orders import apply_fill_report, fills_of_assignment, ledger_fill, orders_of_intent
 from tradewinds.storage.trading_models import (
     AssignmentRow,
     DecisionRow,
@@ -131,6 +133,9 @@ class Executor:
         self.pause_account = pause_account
         self.settings = settings or ExecutionSettings()
         self.now_ms = now_ms
+        self._write_turn: contextlib.AbstractAsyncContextManager[Any] = (
+            asyncio.Lock() if engine.dialect.name == "sqlite" else contextlib.nullcontext()
+        )
 
     # ------------------------------------------------------------------ the intent
 
@@ -146,11 +151,9 @@ class Executor:
         venue = await self.venue_of(context.account)
         market = await self.market_of(intent.symbol)
         venue.quote(intent.symbol, self.prices.for_intent(intent))
-        async with AsyncSession(self.engine, expire_on_commit=False) as session:
-            recorded = await orders_of_intent(session, intent.intent_id)
-        for row in recorded:
-            if row.status in _TERMINAL:
-                continue
+        recorded = await self._orders(intent.intent_id)
+        in_flight = [row for row in recorded if row.status not in _TERMINAL]
+        for row in in_flight:
             settled = await self._settle_recorded(venue, row)
             if settled is None:
                 return Outcome.RETRY
@@ -158,7 +161,8 @@ class Executor:
                 outcome = await self._send(context, venue, settled)
                 if outcome is not None:
                     return outcome
-        recorded = await self._orders(intent.intent_id)
+        if in_flight:
+            recorded = await self._orders(intent.intent_id)
         if recorded and _ends_intent(recorded[-1]):
             return Outcome.DONE
         later = await self._later_decision(intent)
@@ -168,7 +172,7 @@ class Executor:
                 await self._note(intent, context, 0, _side_for(intent), Decimal(0), reason)
             log.info("intent %s: %s", intent.intent_id, reason)
             return Outcome.DONE
-        return await self._trade(intent, venue, market, len(recorded))
+        return await self._trade(intent, context, venue, market, len(recorded))
 
     async def _later_decision(self, intent: OrderIntent) -> int | None:
         """The candle time of a newer (not stale) decision of the assignment, if there is one."""
@@ -179,45 +183,50 @@ class Executor:
             newest = await session.scalar(query)
         return newest if newest is not None and newest > intent.candle_time_ms else None
 
-    async def _trade(self, intent: OrderIntent, venue: Venue, market: MarketInfo, leg: int) -> Outcome:
+    async def _trade(
+        self, intent: OrderIntent, context: Context, venue: Venue, market: MarketInfo, leg: int
+    ) -> Outcome:
+        """Plan and place legs from `leg` on until the slice holds the target."""
+        fills = await fills_of_assignment(self.engine, intent.assignment_id)
+        fresh = True  # `context` was read just now
         while leg < self.settings.max_legs:
-            context = await self._context(intent)
-            if context is None:
-                return Outcome.DONE
-            refusal = context.refusal()
-            if refusal is not None:
-                if leg == 0:
-                    await self._note(intent, context, leg, _side_for(intent), Decimal(0), refusal)
-                log.info("intent %s: %s; no order placed", intent.intent_id, refusal)
-                return Outcome.DONE
-            book = replay(
-                context.assignment.allocation,
-                market.base,
-                market.quote,
-                await fills_of_assignment(self.engine, intent.assignment_id),
-            )
+            book = replay(context.assignment.allocation, market.base, market.quote, fills)
             price = self.prices.for_intent(intent)
             plan = plan_next(
                 intent.target, book, market, await venue.free_balances(), Pricing(price, venue.buy_reserve)
             )
             if plan.kind is not PlanKind.ORDER or plan.order is None:
                 if leg == 0 and plan.kind is PlanKind.BELOW_MINIMUM:
-                    await self._note(
-                        intent, context, leg, _side_for(intent), Decimal(0), "nothing to do: " + plan.reason
-                    )
-                log.info("intent %s: %s", intent.intent_id, plan.reason)
+                    reason = "nothing to do: " + plan.reason
+                    await self._note(intent, context, leg, _side_for(intent), Decimal(0), reason)
+                log.debug("intent %s: %s", intent.intent_id, plan.reason)
+                return Outcome.DONE
+            if not fresh:  # a pause stops the next order at once
+                latest = await self._context(intent)
+                if latest is None:
+                    return Outcome.DONE
+                context = latest
+            fresh = False
+            refusal = context.refusal()
+            if refusal is not None:
+                if leg == 0:
+                    await self._note(intent, context, leg, _side_for(intent), Decimal(0), refusal)
+                log.info("intent %s: %s; no order placed", intent.intent_id, refusal)
                 return Outcome.DONE
             if isinstance(venue, PaperVenue):
-                if not await self._fill_on_paper(
+                filled = await self._fill_on_paper(
                     intent, context, venue, leg, plan.order.side, plan.order.amount
-                ):
+                )
+                if filled is None:
                     return Outcome.DONE
+                fills.append(filled)
                 leg += 1
                 continue
             row = await self._record_pending(intent, context, leg, plan.order.side, plan.order.amount)
             outcome = await self._send(context, venue, row)
             if outcome is not None:
                 return outcome
+            fills = await fills_of_assignment(self.engine, intent.assignment_id)
             leg += 1
         log.warning("intent %s: stopped after %d orders", intent.intent_id, leg)
         return Outcome.DONE
@@ -232,21 +241,21 @@ class Executor:
         leg: int,
         side: OrderSide,
         amount: Decimal,
-    ) -> bool:
+    ) -> LedgerFill | None:
         """A paper order and its fill in one transaction: the paper account is the database, so
-        there is no exchange to ask afterwards. False if the account refused it (recorded)."""
+        there is no exchange to ask afterwards. None if the account refused it (recorded)."""
         row = self._new_row(intent, context, leg, side, amount)
         try:
             report = await venue.place(row.symbol, side, amount, row.client_order_id)
         except (InsufficientFunds, InvalidOrder, DuplicateClientOrderId) as exc:
             row.status, row.error = OrderState.REJECTED.value, str(exc)
-            async with AsyncSession(self.engine, expire_on_commit=False) as session:
+            async with self._writing() as session:
                 session.add(row)
                 await session.commit()
             await self.publish(row)
-            return False
+            return None
         try:
-            async with AsyncSession(self.engine, expire_on_commit=False) as session:
+            async with self._writing() as session:
                 session.add(row)
                 await session.flush()
                 fill = apply_fill_report(
@@ -264,10 +273,11 @@ class Executor:
         except BaseException:
             venue.forget()  # the account in memory is ahead of the records: rebuild it next time
             raise
-        if fill is not None:
-            venue.recorded(fill.id)
         await self.publish(row)
-        return True
+        if fill is None:  # nothing filled (cannot happen on paper, which fills at once)
+            return None
+        venue.recorded(fill.id)
+        return ledger_fill(fill)
 
     async def _send(self, context: Context, venue: Venue, row: OrderRow) -> Outcome | None:
         """Send a recorded pending order until its outcome is known; None: go on with the next leg."""
@@ -354,6 +364,13 @@ class Executor:
 
     # ------------------------------------------------------------------ records
 
+    @contextlib.asynccontextmanager
+    async def _writing(self) -> AsyncIterator[AsyncSession]:
+        """A session that writes. SQLite has one writer at a time, and a writer that finds the
+        file locked sleeps in its busy handler: writes of this process take turns here instead."""
+        async with self._write_turn, AsyncSession(self.engine, expire_on_commit=False) as session:
+            yield session
+
     async def _context(self, intent: OrderIntent) -> Context | None:
         query = (
             select(AssignmentRow, TradingAccountRow, UserRow)
@@ -405,7 +422,7 @@ class Executor:
         self, intent: OrderIntent, context: Context, leg: int, side: OrderSide, amount: Decimal
     ) -> OrderRow:
         row = self._new_row(intent, context, leg, side, amount)
-        async with AsyncSession(self.engine, expire_on_commit=False) as session:
+        async with self._writing() as session:
             session.add(row)
             await session.commit()  # on disk before the order leaves
         await self.publish(row)
@@ -418,13 +435,13 @@ class Executor:
         row = self._new_row(intent, context, leg, side, amount)
         row.status = OrderState.CANCELED.value
         row.error = reason if reason.startswith("nothing to do") else NOT_PLACED + reason
-        async with AsyncSession(self.engine, expire_on_commit=False) as session:
+        async with self._writing() as session:
             session.add(row)
             await session.commit()
         await self.publish(row)
 
     async def _apply(self, row: OrderRow, report: OrderReport) -> OrderRow:
-        async with AsyncSession(self.engine, expire_on_commit=False) as session:
+        async with self._writing() as session:
             current = await session.get(OrderRow, row.id)
             assert current is not None
             apply_fill_report(
@@ -446,7 +463,7 @@ class Executor:
         return current
 
     async def _finish(self, row: OrderRow, state: OrderState, error: str) -> OrderRow:
-        async with AsyncSession(self.engine, expire_on_commit=False) as session:
+        async with self._writing() as session:
             current = await session.get(OrderRow, row.id)
             assert current is not None
             current.status = state.value
@@ -462,7 +479,7 @@ class Executor:
         today = format_time_ms(self.now_ms())[:10]
         if row.cid_date == today:
             return row
-        async with AsyncSession(self.engine, expire_on_commit=False) as session:
+        async with self._writing() as session:
             current = await session.get(OrderRow, row.id)
             assert current is not None
             current.cid_date = today
@@ -470,7 +487,7 @@ class Executor:
         return current
 
     async def _note_error(self, row: OrderRow, error: str) -> None:
-        async with AsyncSession(self.engine, expire_on_commit=False) as session:
+        async with self._writing() as session:
             current = await session.get(OrderRow, row.id)
             assert current is not None
             current.error = error

@@ -297,6 +297,9 @@ class ExecutionService:
         return name
 
     async def _lock_for(self, account_id: int) -> asyncio.Lock:
+        known = self._key_names.get(account_id)
+        if known is not None:
+            return self._lock(known)
         account = await self._account(account_id)
         name = f"account:{account_id}" if account is None else self._key_of(account)
         return self._lock(name)
