@@ -4,6 +4,7 @@ ACCOUNTS paper accounts with PER_ACCOUNT assignments each; one `long` intent per
 published at once (as one close of a market does) and the ExecutionService fills them. Printed:
 the time from publishing to each fill being recorded (p50, p99, max) and intents per second,
 on SQLite (and PostgreSQL when TRADEWINDS_TEST_POSTGRES_URL names a server).
+Each run publishes under message ids of its own: JetStream drops an id it saw within a day.
 
 Run: .venv/bin/python benchmarks/execution.py [ACCOUNTS PER_ACCOUNT]
 """
@@ -86,7 +87,9 @@ async def measure(label: str, url: str, nats_url: str, accounts: int, per_accoun
         for a in assignments:
             intent = make_intent(a, "long", T, 100.0)
             await js.publish(
-                subjects.order_intents("sim"), codec.encode(intent), headers={"Nats-Msg-Id": intent.intent_id}
+                subjects.order_intents("sim"),
+                codec.encode(intent),
+                headers={"Nats-Msg-Id": f"{label}:{intent.intent_id}"},
             )
         while True:
             orders = [o for o in await list_orders(engine) if o.status == "filled"]
