@@ -250,3 +250,28 @@ async def test_a_refused_key_fails_the_order_and_pauses_the_account(trading: Tra
         assert account is not None and account.paused_reason is not None
         assert "rejected the API key" in account.paused_reason
     assert "wrong" not in (order.error or "")
+
+
+async def test_maintenance_leaves_the_intent_for_later_and_it_trades_once_after(trading: Trading) -> None:
+    fake = trading.fake
+    fake.set_wallet(API_KEY, "USD", "2000")
+    assignment = await seed_assignment(
+        trading.engine,
+        exchange="bitfinex",
+        symbol="BTC/USD",
+        allocation="1000",
+        keys=(trading.box, API_KEY, API_SECRET),
+    )
+    await trading.start()
+    fake.rest_maintenance = True
+    await publish_intent(trading.bus, make_intent(assignment, "long", T0, 20000.0))
+    await asyncio.sleep(1.5)  # several deliveries meet the maintenance
+    assert fake.executed_orders(API_KEY) == []
+    assert all(o.status == "pending" for o in await list_orders(trading.engine, assignment_id=assignment.id))
+    fake.rest_maintenance = False
+    await wait_for(lambda: orders_settled(trading.engine, assignment.id, 1))
+    await asyncio.sleep(0.3)
+    orders = await list_orders(trading.engine, assignment_id=assignment.id)
+    assert [o.status for o in orders] == ["filled"] * len(orders)
+    assert len(fake.executed_orders(API_KEY)) == len(orders)
+    assert trading.service is not None and trading.service.counters.retried >= 1

@@ -328,3 +328,25 @@ async def test_an_older_decision_delivered_after_a_newer_one_places_nothing(
         assert await fills_of_assignment(engine, assignment.id) == []
     finally:
         await service.stop()
+
+
+async def test_a_market_no_longer_listed_is_recorded_and_not_retried(engine: AsyncEngine, bus: Any) -> None:
+    assignment = await seed_assignment(engine, symbol="GONE/USD")
+    service = ExecutionService(bus, engine, "sim", Feed(), settings=FAST)  # type: ignore[arg-type]
+    await service.start()
+    try:
+        await publish_intent(bus, make_intent(assignment, "long", T, 100.0))
+
+        async def noted() -> bool:
+            return bool(await list_orders(engine, assignment_id=assignment.id))
+
+        await wait_for(noted)
+        await asyncio.sleep(0.5)
+        (order,) = await list_orders(engine, assignment_id=assignment.id)
+        assert (order.status, order.error) == (
+            "canceled",
+            "not placed: sim no longer lists GONE/USD; no order can be placed",
+        )
+        assert service.counters.retried == 0
+    finally:
+        await service.stop()
