@@ -176,6 +176,7 @@ C_BOUND = {
     "frontier": 'return ("a "):rep(3000):find("%f[%a]" .. (".-"):rep(2) .. "b")',
     "gsub": 'return (("("):rep(30000):gsub("%b()", ""))',
     "sort": "local t = {} for i = 1, 300000 do t[i] = -i end table.sort(t) return nil",
+    "sort by a C function": "local t = {} for i = 1, 3e5 do t[i] = i end table.sort(t, rawequal) return nil",
 }
 
 
