@@ -158,6 +158,8 @@ async def query_presence(bus: Any, wait_s: float = 0.5) -> list[Announcement]:
     heard: dict[str, Announcement] = {}
 
     async def collect(msg: Any) -> None:
+        if not msg.data:  # the server's "no responders" status: nobody runs
+            return
         try:
             announcement = codec.decode(msg.data, Announcement)
         except msgspec.DecodeError as exc:
