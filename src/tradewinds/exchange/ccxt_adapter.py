@@ -12,6 +12,7 @@ grace time (and cannot tell an outage of one market from a market without trades
 from __future__ import annotations
 
 import asyncio
+import calendar
 import difflib
 import functools
 import logging
@@ -557,8 +558,10 @@ class CcxtAdapter:
     async def _order_by_client_id(
         self, symbol: str, client_order_id: int, placed_day: str | None = None
     ) -> dict[str, Any] | None:
-        """Look through open, then recently closed orders: not every venue finds by client id."""
+        """Look through open, then closed orders (since the day before `placed_day`, when given, so
+        an order placed before a restart is in the answer): not every venue finds by client id."""
         has = self.exchange.has
+        since = _day_before_ms(placed_day)
         sources: list[tuple[str, Callable[[], Awaitable[Any]]]] = []
         if has.get("fetchOpenOrders"):
             sources.append(
@@ -566,7 +569,7 @@ class CcxtAdapter:
             )
         if has.get("fetchClosedOrders"):
             sources.append(
-                ("fetch closed orders of " + symbol, lambda: self.exchange.fetch_closed_orders(symbol))
+                ("fetch closed orders of " + symbol, lambda: self.exchange.fetch_closed_orders(symbol, since))
             )
         if not sources:
             raise ExchangeError(f"{self.venue} cannot list orders, so orders cannot be found by client id")
@@ -607,6 +610,17 @@ class CcxtAdapter:
 
     async def close(self) -> None:
         await self.exchange.close()
+
+
+def _day_before_ms(day: str | None) -> int | None:
+    """Epoch milliseconds of 00:00 UTC the day before `day` (YYYY-MM-DD); None without a day."""
+    if day is None:
+        return None
+    try:
+        start = time.strptime(day, "%Y-%m-%d")
+    except ValueError:
+        raise ValueError(f"a day looks like 2024-01-31, got {day!r}") from None
+    return (calendar.timegm(start) - 24 * 3600) * 1000
 
 
 def _candles(rows: Sequence[Sequence[Any]]) -> list[Candle]:

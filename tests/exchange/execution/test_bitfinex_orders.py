@@ -4,6 +4,7 @@ against the fake Bitfinex: lost replies, cut-off submits, insufficient funds, a 
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 from decimal import Decimal
 from typing import Any
@@ -20,6 +21,7 @@ from tests.exchange.fake_bitfinex import FakeBitfinex
 from tradewinds.domain.ledger import replay
 from tradewinds.exchange.adapter import OrderSide, OrderStatus
 from tradewinds.exchange.bitfinex import BitfinexAdapter
+from tradewinds.exchange.ccxt_adapter import CcxtAdapter
 from tradewinds.exchange.execution.executor import ExecutionSettings
 from tradewinds.exchange.execution.service import ExecutionService, ServiceSettings
 from tradewinds.exchange.ratelimit import RateLimiter
@@ -275,3 +277,30 @@ async def test_maintenance_leaves_the_intent_for_later_and_it_trades_once_after(
     assert [o.status for o in orders] == ["filled"] * len(orders)
     assert len(fake.executed_orders(API_KEY)) == len(orders)
     assert trading.service is not None and trading.service.counters.retried >= 1
+
+
+async def test_a_generic_ccxt_lookup_asks_for_orders_since_the_day_before(
+    fake: FakeBitfinex, limiter: RateLimiter
+) -> None:
+    """Venues that list orders from a start time (most, oldest first) then reach an order placed
+    before a restart, not only the newest page."""
+    fake.set_wallet(API_KEY, "USD", "500")
+    fake.set_price("tBTCUSD", "100")
+    generic = CcxtAdapter(
+        "bitfinex",
+        API_KEY,
+        API_SECRET,
+        limits=TEST_LIMITS,
+        limiter=limiter,
+        env=fake.env(),
+        now_ms=lambda: fake.now_ms,
+    )
+    generic.exchange.timeout_on_exit = 0
+    try:
+        await generic.place_market_order("BTC/USD", OrderSide.BUY, Decimal("1"), client_order_id=78)
+        found = await generic.fetch_order("BTC/USD", client_order_id=78, placed_day="2023-11-14")
+        assert found is not None and found.client_order_id == 78
+        (history,) = fake.requests_to("/v2/auth/r/orders/tBTCUSD/hist")
+        assert json.loads(history.body)["start"] == 1_699_833_600_000  # 2023-11-13T00:00Z
+    finally:
+        await generic.close()
