@@ -6,7 +6,7 @@ periods), 9,900 on paper accounts and 100 on five accounts on the fake exchange 
 pairs and executing), and 1, then 2, then 4 `tradewinds eval` workers (added between rounds).
 
 Each round closes one minute on all 200 pairs at once: the fake sends every pair's final candle of
-the minute with a 3% move (up, then back down, then up: most strategies change position), then the
+the minute with a move (+3%, -6%, +6%: most strategies change position each time), then the
 first candle of the next minute, which closes it. Per assignment it measures from the fake sending
 the closing frame to the evaluation being recorded (`assignments.last_eval_ms`), and for each
 decision to its order reaching the fake (its submit handler) or the paper fill. A last round
@@ -49,6 +49,7 @@ from tradewinds.storage.database import create_engine, upgrade_schema
 from tradewinds.storage.secrets import KEY_ENV, SecretBox
 from tradewinds.storage.trading_models import (
     AssignmentRow,
+    DecisionRow,
     FillRow,
     OrderRow,
     StrategyRow,
@@ -231,10 +232,25 @@ async def close_minute(
     return sent
 
 
+async def settled_orders(engine: AsyncEngine, minute: int, quiet_s: float, within_s: float) -> None:
+    """Wait until no order for `minute` was added or changed for `quiet_s` (at most `within_s`)."""
+    deadline, last, since = time.monotonic() + within_s, (-1, -1), time.monotonic()
+    while time.monotonic() < deadline:
+        async with AsyncSession(engine) as session:
+            query = select(func.count(OrderRow.id), func.max(OrderRow.updated_ms))
+            now = tuple((await session.execute(query.where(OrderRow.candle_time_ms == minute))).one())
+        if now != last:
+            last, since = now, time.monotonic()
+        elif time.monotonic() - since >= quiet_s:
+            return
+        await asyncio.sleep(0.5)
+
+
 async def measure(
     engine: AsyncEngine, fake: TimedFake, minute: int, sent: dict[str, int], settle_s: float
 ) -> str:
-    await asyncio.sleep(settle_s)
+    await asyncio.sleep(1)
+    await settled_orders(engine, minute, quiet_s=settle_s, within_s=120)
     async with AsyncSession(engine) as session:
         evaluated = (
             await session.execute(
@@ -278,9 +294,14 @@ async def measure(
     span_s = max(max(decided, default=0), 1) / 1000  # from the first closing frame to the last record
     rate = len(decided) / span_s
     on_exchange = sum(1 for o in orders if o.account_id not in paper)
+    async with AsyncSession(engine) as session:
+        changed = await session.scalar(
+            select(func.count(DecisionRow.id)).where(DecisionRow.candle_time_ms == minute, ~DecisionRow.stale)
+        )
     return (
         f"  evaluated {len(decided):>6,}  {percentiles(decided)}  ({rate:,.0f} evaluations/s)\n"
-        f"  orders    {len(reached):>6,}  {percentiles(reached)}  ({on_exchange} on the fake exchange)"
+        f"  orders    {len(reached):>6,}  {percentiles(reached)}  (of {changed:,} decisions to change;"
+        f" {on_exchange} on the fake exchange)"
     )
 
 
@@ -292,9 +313,7 @@ async def main(database: str | None) -> None:
     pairs = generated_pairs(PAIRS)
     await upgrade_schema(url)
     engine = create_engine(url)
-    # The measured minutes lie a little in the future, so no clock closes them before the fake's
-    # closing frame does (the core accepts candles up to 5 minutes ahead).
-    minute0 = now_ms() - now_ms() % MINUTE_MS + 2 * MINUTE_MS
+    minute0 = now_ms() - now_ms() % MINUTE_MS
     history_start = minute0 - HISTORY * MINUTE_MS
     prices = await seed(engine, pairs, box, history_start)
     fake = TimedFake(extra_pairs=PAIRS)
@@ -340,7 +359,7 @@ async def main(database: str | None) -> None:
             await close_minute(fake, pairs, prices, minute, 0.0)
             await wait_for(engine, minute, PAIRS * PER_PAIR, 240)
             workers = 1
-            for move, want in ((0.03, 1), (-0.03, 2), (0.03, 4)):
+            for move, want in ((0.03, 1), (-0.06, 2), (0.06, 4)):
                 while workers < want:
                     workers += 1
                     children.append(start(f"eval-{workers}", "eval"))
@@ -349,7 +368,7 @@ async def main(database: str | None) -> None:
                 sent = await close_minute(fake, pairs, prices, minute, move)
                 await wait_for(engine, minute, PAIRS * PER_PAIR, 120)
                 print(f"{workers} worker{'s' if workers > 1 else ''}, close {move:+.0%}:", flush=True)
-                print(await measure(engine, fake, minute, sent, settle_s=6), flush=True)
+                print(await measure(engine, fake, minute, sent, settle_s=4), flush=True)
             # Quiet: one assignment alone.
             async with AsyncSession(engine) as session, session.begin():
                 one = await session.scalar(
@@ -373,7 +392,11 @@ async def main(database: str | None) -> None:
             for child in children:
                 child.terminate()
             for child in children:
-                child.wait(timeout=30)
+                try:
+                    child.wait(timeout=30)
+                except subprocess.TimeoutExpired:  # still working off a backlog of intents
+                    child.kill()
+                    child.wait()
             await fake.stop()
             await engine.dispose()
 
