@@ -136,6 +136,27 @@ def wall_seconds(argv: list[str], runs: int) -> tuple[float, str]:
     return best, out
 
 
+# Where a `tradewinds backtest --candles` run's time goes, phase by phase, in a fresh process.
+PHASES = """
+import sys, time
+started = time.perf_counter()
+from tradewinds.backtest.report import report_json
+from tradewinds.backtest.runner import run_backtest
+from tradewinds.domain.candle_files import read_candle_file
+imported = time.perf_counter()
+candles = read_candle_file(sys.argv[1])
+read = time.perf_counter()
+result = run_backtest(open(sys.argv[2]).read(), candles)
+ran = time.perf_counter()
+report_json(result.metrics, strategy="s", first_ms=0, last_ms=0, candles=len(candles), timeframe="1m",
+            cash=1.0, fee=0.0, fill="close")
+done = time.perf_counter()
+print(f"imports {imported - started:.3f} s, read {read - imported:.3f} s, "
+      f"backtest (warm-up fork, indicators, loop, portfolio, metrics) {ran - read:.3f} s, "
+      f"report {done - ran:.3f} s")
+"""
+
+
 def end_to_end(candles: CandleArrays) -> bool:
     """`tradewinds backtest` as a user runs it; True when every figure meets its goal and the
     processes report the same trades and equity as the in-process run on the same file."""
@@ -177,6 +198,8 @@ def end_to_end(candles: CandleArrays) -> bool:
         goal_text = f"  (goal < {goal * 1000:.0f} ms)" if goal else ""
         rate = f"  {len(candles) / seconds / 1e6:.2f} M candles/s" if "backtest" in label else ""
         print(f"  {label + ':':<62}{seconds * 1000:6.0f} ms{goal_text}{rate}")
+    _, phases = wall_seconds([sys.executable, "-c", PHASES, str(csv_path), str(PAPER_EXAMPLE)], 1)
+    print(f"  where the CSV run goes, after the interpreter starts: {phases.strip()}")
     print(f"  same trades and equity as in process: {'yes' if same else 'NO: MISMATCH'}")
     met = read_s < READ_GOAL_S and csv_s < CSV_GOAL_S and sql_s < SQLITE_GOAL_S
     return same and met
