@@ -83,6 +83,26 @@ def _new_token(client: httpx.Client) -> str:
     return str(response.json()["token"])
 
 
+def _exercise(operation: Any, base: str, headers: dict[str, str], statuses: Counter[int]) -> Any:
+    """Up to 30 generated requests to one operation, each checked."""
+
+    @given(case=operation.as_strategy())
+    @settings(
+        max_examples=30,
+        deadline=None,
+        derandomize=True,
+        database=None,
+        suppress_health_check=list(HealthCheck),
+    )
+    def exercise(case: Any) -> None:
+        response = case.call_and_validate(
+            base_url=base, headers=headers, checks=[not_a_server_error, response_schema_conformance]
+        )
+        statuses[response.status_code] += 1
+
+    return exercise
+
+
 def test_no_request_produces_a_server_error(served: tuple[str, httpx.Client]) -> None:
     """Every operation, each with up to 30 generated requests; all failures reported together."""
     base, session = served
@@ -95,20 +115,7 @@ def test_no_request_produces_a_server_error(served: tuple[str, httpx.Client]) ->
         operations += 1
         headers = {"Authorization": f"Bearer {_new_token(session)}"}
 
-        @given(case=operation.as_strategy())
-        @settings(
-            max_examples=30,
-            deadline=None,
-            derandomize=True,
-            database=None,
-            suppress_health_check=list(HealthCheck),
-        )
-        def exercise(case: Any) -> None:
-            response = case.call_and_validate(
-                base_url=base, headers=headers, checks=[not_a_server_error, response_schema_conformance]
-            )
-            statuses[response.status_code] += 1
-
+        exercise = _exercise(operation, base, headers, statuses)
         try:
             exercise()
         except (Exception, BaseExceptionGroup) as exc:  # one operation's failure must not hide the others'

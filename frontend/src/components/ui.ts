@@ -21,7 +21,8 @@ export function errorNotice(error: unknown, retry?: () => void): TemplateResult 
 }
 
 export function pnl(value: string | number | null | undefined, currency: string): TemplateResult {
-  return html`<span class=${direction(value)}>${money(value, currency, true)}</span>`;
+  const cents = Math.round(Number(value ?? 0) * 100) / 100; // -0.001 shows as $0.00, so not red
+  return html`<span class=${direction(cents)}>${money(cents, currency, true)}</span>`;
 }
 
 export function positionBadge(position: string): TemplateResult {

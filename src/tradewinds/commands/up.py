@@ -20,6 +20,7 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -52,6 +53,11 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--speed", type=float, default=120.0, help="catch-up speed (default 120x)")
     parser.add_argument("--workers", type=int, default=2, help="evaluation workers (default 2)")
     parser.add_argument("--no-demo", action="store_true", help="do not create the demo user and assignments")
+    parser.add_argument(
+        "--web-port", type=int, default=int(os.environ.get("TRADEWINDS_WEB_PORT") or 8000),
+        help="port of the web desk on 127.0.0.1 (default TRADEWINDS_WEB_PORT or 8000)",
+    )  # fmt: skip
+    parser.add_argument("--no-web", action="store_true", help="do not serve the web desk")
     parser.add_argument(
         "--every",
         type=float,
@@ -119,7 +125,7 @@ def run_locked(args: argparse.Namespace, home: Path, log_file: Path) -> int:
             await schema.upgrade(engine)
             print(f"Tradewinds on embedded defaults: data folder {tilde(home)}, database {display_url(url)}")
             return await Platform(bus, engine, args, home, log_file).run(stop)
-        except StorageError as exc:
+        except (StorageError, OSError) as exc:
             return fail(str(exc), status=1)
         finally:
             await engine.dispose()
@@ -145,6 +151,8 @@ class Platform:
         header = await self.prepare_demo()
         sim = await self.simulated_exchange()
         header.append(sim_line(sim, self.sim_start_ms, self.args))
+        if not self.args.no_web:
+            header.append(f"Web desk: {await self.start_web()}")
         header.append(f"Logs: {tilde(self.log_file)}")
         for line in header:
             print(line, flush=True)
@@ -209,6 +217,17 @@ class Platform:
             worker = EvaluationWorker(self.bus, self.engine, name=f"up-eval-{number}")
             await self.start(f"eval-{number}", worker)
         await self.start("decision", DecisionService(self.bus, self.engine))
+
+    async def start_web(self) -> str:
+        """The web desk on this process's bus and database; its URL."""
+        from tradewinds.web.app import create_app
+        from tradewinds.web.server import WebServer
+        from tradewinds.web.settings import WebSettings
+
+        app = create_app(WebSettings.from_environment(self.home), engine=self.engine, bus=self.bus)
+        server = WebServer(app, "127.0.0.1", self.args.web_port)
+        await self.start("web", server)
+        return server.url
 
     async def start(self, name: str, service: Any) -> None:
         await service.start()

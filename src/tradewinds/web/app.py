@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -39,6 +40,7 @@ from tradewinds.web.static import install_static
 log = logging.getLogger("tradewinds.web")
 
 _SIGNIN_WINDOW_S = 600.0
+_SLOW_S = 2.0  # requests slower than this are logged
 
 # The desk loads nothing from elsewhere; charts draw on canvas; CodeMirror injects style elements.
 _CSP = (
@@ -94,7 +96,12 @@ def create_app(settings: WebSettings, engine: AsyncEngine | None = None, bus: An
 
     @app.middleware("http")
     async def security_headers(request: Request, call_next: Any) -> Response:
+        started = time.monotonic()
+        log.debug("web: %s %s", request.method, request.url.path)
         response: Response = await call_next(request)
+        took = time.monotonic() - started
+        if took > _SLOW_S:
+            log.warning("web: %s %s took %.1f s", request.method, request.url.path, took)
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("X-Frame-Options", "DENY")
         response.headers.setdefault("Referrer-Policy", "same-origin")

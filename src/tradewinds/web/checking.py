@@ -42,6 +42,13 @@ class _Found:
     params: list[str] = field(default_factory=list)
 
 
+def _problem(line: int | None, message: str, context: str = "") -> Problem:
+    """The line apart from the words: the editor shows "Line 6: ..." itself."""
+    if line is not None:
+        message = message.removeprefix(f"line {line}: ")
+    return Problem(line=line, message=f"{context}{message}")
+
+
 def _check(source: str) -> _Found:
     from tradewinds.domain.candle_csv import parse_candle_csv
     from tradewinds.strategy import StrategyError, check_strategy, run_over_history
@@ -54,16 +61,16 @@ def _check(source: str) -> _Found:
     try:
         check_strategy(source)
     except StrategyError as exc:
-        found.errors.append(Problem(line=exc.line, message=exc.message))
+        found.errors.append(_problem(exc.line, exc.message))
         return found
-    found.warnings.extend(Problem(line=p.line, message=p.message) for p in undefined_globals(source))
+    found.warnings.extend(_problem(p.line, p.message) for p in undefined_globals(source))
     text = resources.files("tradewinds.strategy").joinpath("sample_candles.csv").read_text("utf-8")
     candles = parse_candle_csv(text, "sample_candles.csv")
     try:
         with _lock:
             run_over_history(source, candles, None, None, "strategy")
     except StrategyError as exc:
-        found.errors.append(Problem(line=exc.line, message=f"in a dry run on sample candles: {exc.message}"))
+        found.errors.append(_problem(exc.line, exc.message, "in a dry run on sample candles: "))
     return found
 
 

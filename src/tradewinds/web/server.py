@@ -46,8 +46,9 @@ class WebServer:
         self._task = asyncio.create_task(self.server.serve(), name="web-server")
         while not self.server.started:
             if self._task.done():
-                self._task.result()  # raises what stopped it (a port in use, ...)
-                raise RuntimeError(f"the web server did not start on {self.url}")
+                with contextlib.suppress(SystemExit):  # uvicorn exits when it cannot bind
+                    self._task.result()
+                raise OSError(f"cannot serve the web desk on {self.url}: is the port in use? (pick another)")
             await asyncio.sleep(0.02)
         log.info("web: serving the desk at %s", self.url)
 

@@ -1,7 +1,7 @@
 """The morning view: total equity over time, each assignment's P&L, recent trades and errors.
 
 Equity over time is recomputed from the records: each assignment's slice replayed through its
-fills, marked at the hourly closes of its market, summed. Nothing is kept as a running total.
+fills, marked at its market's closes, summed. Nothing is kept as a running total.
 """
 
 from __future__ import annotations
@@ -30,29 +30,46 @@ _CURVE_DAYS = 30
 _FAILED = ("error", "timeout", "memory")
 
 
+def curve_grid(first_ms: int, now_ms: int, points: int = 400) -> np.ndarray:
+    """Times from the first assignment to now (at most 30 days), minute-aligned, ~`points` long."""
+    start = max(first_ms, now_ms - _CURVE_DAYS * 86_400_000)
+    start -= start % 60_000
+    step = max(60_000, -(-(now_ms - start) // points // 60_000) * 60_000)
+    grid: np.ndarray = np.r_[np.arange(start, now_ms, step, dtype=np.int64), np.int64(now_ms)]
+    return grid
+
+
 def slice_value_curve(
-    allocation: Decimal,
-    symbol: str,
-    fills: list[LedgerFill],
-    times: np.ndarray,
-    closes: np.ndarray,
-    start_ms: int,
+    allocation: Decimal, symbol: str, fills: list[LedgerFill], grid: np.ndarray, marks: np.ndarray
 ) -> np.ndarray:
-    """The slice's equity at each time (its allocation before it started)."""
+    """The slice's equity at each grid time: what its fills up to then hold, at that time's price."""
     base, _, quote = symbol.partition("/")
-    values = np.full(len(times), float(allocation))
-    done = 0
-    for i, t in enumerate(times):
-        while done < len(fills) and fills[done].time_ms <= t + 3_600_000:
-            done += 1
-        if t + 3_600_000 < start_ms:
-            continue
+    books = []
+    for k in range(len(fills) + 1):
         try:
-            book = replay(allocation, base, quote, fills[:done])
-        except LedgerError:
-            continue
-        values[i] = float(book.quote) + float(book.base) * float(closes[i])
+            books.append(replay(allocation, base, quote, fills[:k]))
+        except LedgerError:  # shown as unchanged from the last readable book
+            books.append(books[-1] if books else replay(allocation, base, quote, []))
+    held = np.searchsorted(np.array([f.time_ms for f in fills], dtype=np.int64), grid, side="right")
+    quote_held = np.array([float(b.quote) for b in books])[held]
+    base_held = np.array([float(b.base) for b in books])[held]
+    values: np.ndarray = quote_held + base_held * marks
     return values
+
+
+async def _marks(store: CandleStore, exchange: str, symbol: str, grid: np.ndarray) -> np.ndarray | None:
+    """The market's close at each grid time (from 1m candles over short spans, else 1h)."""
+    frames = (
+        (Timeframe.M1, Timeframe.H1) if grid[-1] - grid[0] <= 2 * 86_400_000 else (Timeframe.H1, Timeframe.M1)
+    )
+    for frame in frames:
+        candles = await store.range_arrays(
+            SeriesKey(exchange, symbol, frame), int(grid[0]) - 86_400_000, int(grid[-1])
+        )
+        if len(candles):
+            times = (candles.time + frame.ms).astype(np.float64)  # a close is known at its bucket's end
+            return np.interp(grid.astype(np.float64), times, candles.close)
+    return None
 
 
 @router.get("/dashboard", response_model=DashboardOut)
@@ -61,29 +78,15 @@ async def dashboard(user: CurrentUser, engine: Engine) -> DashboardOut:
     states = await assignment_states(engine, views)
     store = CandleStore(engine)
     now = now_ms()
-    grid = np.arange(now - now % 3_600_000 - _CURVE_DAYS * 86_400_000, now, 3_600_000, dtype=np.int64)
+    grid = curve_grid(min((v.created_ms for v in views), default=now), now)
     total_curve = np.zeros(len(grid))
     for view in views:
-        closes_1h = await store.range_arrays(
-            SeriesKey(view.exchange, view.symbol, Timeframe.H1), int(grid[0]), now
-        )
-        minutes = (
-            await store.range_arrays(
-                SeriesKey(view.exchange, view.symbol, Timeframe.M1), now - 3_600_000 * 24 * _CURVE_DAYS, now
-            )
-            if len(closes_1h) == 0
-            else None
-        )
-        times, closes = (
-            (closes_1h.time, closes_1h.close) if minutes is None else (minutes.time, minutes.close)
-        )
-        if len(times) == 0:
+        marks = await _marks(store, view.exchange, view.symbol, grid)
+        if marks is None:
             total_curve += float(view.allocation)
             continue
-        marks = np.interp(grid, times.astype(np.float64), closes, left=np.nan)
-        marks = np.where(np.isnan(marks), closes[0], marks)
         fills = await fills_of_assignment(engine, view.id)
-        total_curve += slice_value_curve(view.allocation, view.symbol, fills, grid, marks, view.created_ms)
+        total_curve += slice_value_curve(view.allocation, view.symbol, fills, grid, marks)
     equity_now = sum((Decimal(s.equity) for s in states), Decimal(0))
     allocated = sum((Decimal(s.allocation) for s in states), Decimal(0))
     currencies = Counter(s.symbol.partition("/")[2] for s in states)
@@ -99,8 +102,6 @@ async def dashboard(user: CurrentUser, engine: Engine) -> DashboardOut:
         if v.last_eval_outcome in _FAILED or (v.disabled_reason and not v.enabled)
     ]
     curve = [(int(t), round(float(v), 2)) for t, v in zip(grid, total_curve, strict=True)] if views else []
-    if curve:
-        curve.append((now, float(equity_now)))
     return DashboardOut(
         currency=currencies.most_common(1)[0][0] if currencies else "USD",
         total_equity=str(equity_now),

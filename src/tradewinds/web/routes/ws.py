@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 from typing import Any
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
@@ -19,6 +20,7 @@ from tradewinds.web.security import SESSION_COOKIE
 from tradewinds.web.sessions import session_user
 
 router = APIRouter()
+log = logging.getLogger("tradewinds.web")
 
 _CLOSE_POLICY = 1008
 
@@ -59,6 +61,7 @@ async def live(websocket: WebSocket) -> None:
     await websocket.accept()
     hub = app.state.hub
     viewer = hub.join(session.user_id)
+    log.debug("web: live socket opened for user %s (%d open)", session.user_id, hub.viewers())
     await websocket.send_json({"type": "hello", "live": hub.live})
 
     async def send() -> None:
@@ -84,3 +87,4 @@ async def live(websocket: WebSocket) -> None:
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await sender
         hub.leave(viewer)
+        log.debug("web: live socket closed for user %s (%d open)", session.user_id, hub.viewers())
