@@ -8,6 +8,7 @@ import asyncio
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -34,6 +35,9 @@ FILLED = re.compile(r"orders (\d+) filled")
 def environment(home: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("TRADEWINDS_")}
     env["TRADEWINDS_HOME"] = str(home)
+    with socket.socket() as sock:  # the web desk on a free port, not the default 8000
+        sock.bind(("127.0.0.1", 0))
+        env["TRADEWINDS_WEB_PORT"] = str(sock.getsockname()[1])
     return env
 
 
@@ -93,6 +97,7 @@ def test_up_trades_on_paper_refuses_a_second_instance_and_continues(tmp_path: Pa
     seen: list[str] = []
     try:
         read_until(first, seen, re.compile(r"Demo user demo@tradewinds.local \(created"), 60)
+        read_until(first, seen, re.compile(rf"Web desk: http://127.0.0.1:{env['TRADEWINDS_WEB_PORT']}"), 30)
         read_until(first, seen, FILLED, 75)  # trades happen within the first minute of trading
 
         # A second platform or core on the same folder refuses, naming the one running.
