@@ -62,8 +62,8 @@ def run(args: argparse.Namespace) -> int:
         server = WebServer(app, args.host, args.port)
         try:
             await server.start()
-        except (OSError, SystemExit) as exc:
-            return fail(f"cannot serve on {args.host}:{args.port}: {exc}", EXIT_FAILED)
+        except OSError as exc:
+            return fail(str(exc), EXIT_FAILED)
         print(f"Tradewinds desk at {server.url}", flush=True)
         await stop.wait()
         await server.stop()
