@@ -160,7 +160,11 @@ print(f"imports {imported - started:.3f} s, read {read - imported:.3f} s, "
 def end_to_end(candles: CandleArrays) -> bool:
     """`tradewinds backtest` as a user runs it; True when every figure meets its goal and the
     processes report the same trades and equity as the in-process run on the same file."""
-    folder = Path(tempfile.mkdtemp(prefix="tw-bench-"))
+    with tempfile.TemporaryDirectory(prefix="tw-bench-") as folder:
+        return end_to_end_in(candles, Path(folder))
+
+
+def end_to_end_in(candles: CandleArrays, folder: Path) -> bool:
     csv_path, database = folder / "year.csv", f"sqlite:///{folder / 'tw.db'}"
     write_year_csv(candles, csv_path)
     size_mb = csv_path.stat().st_size / 1e6
