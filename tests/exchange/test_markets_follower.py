@@ -9,7 +9,7 @@ import nats
 
 from tradewinds.bus import codec, subjects
 from tradewinds.domain.messages import CandleUpdate, UpdateSource
-from tradewinds.domain.timeframes import MINUTE_MS
+from tradewinds.domain.timeframes import MINUTE_MS, Timeframe
 from tradewinds.domain.trading import MarketsWanted
 from tradewinds.exchange.markets import MAX_HISTORY_MINUTES, history_ranges, new_symbols
 from tradewinds.exchange.service import ExchangeService
@@ -64,7 +64,13 @@ async def test_a_wanted_market_is_backfilled_then_streamed_and_a_refused_one_is_
                 break
             await asyncio.sleep(0.05)
         backfilled = [u for u in updates if u.symbol == second and u.source is UpdateSource.BACKFILL]
-        assert 38 <= len(backfilled) <= 40
+        # The 40 minutes asked for, less the minutes the market did not trade (the sim skips some,
+        # by wall-clock minute): exactly what the exchange's history holds for that span.
+        times = [u.candle.time for u in backfilled]
+        assert times == sorted(set(times)) and 30 <= len(times) <= 40
+        span = await sim.fetch_candles(second, Timeframe.M1, times[-1] - 39 * MINUTE_MS, times[-1])
+        assert [u.candle for u in backfilled] == span[-len(backfilled) :]
+        assert len(backfilled) == len([c for c in span if c.time >= times[0]])
         live = [u for u in updates if u.symbol == second and u.source is not UpdateSource.BACKFILL]
         assert live, "the wanted market is not streamed"
         assert updates.index(backfilled[-1]) < updates.index(live[0])  # history first
