@@ -160,3 +160,16 @@ def test_property_equity_is_allocation_plus_realized_plus_unrealized(
     assert abs(equity(book, mark) - (cash + book.realized_pnl + unrealized_pnl(book, mark))) <= tolerance
     if book.base == 0:
         assert abs(book.quote - (cash + book.realized_pnl)) <= tolerance
+
+
+def test_dust_left_by_a_rounded_sale_is_no_position() -> None:
+    from tradewinds.domain.ledger import held_position
+
+    book = replay(Decimal(1000), "BTC", "USD", [
+        LedgerFill("buy", Decimal("1.534848"), Decimal("651.53"), Decimal("0.001534848"), "BTC", 1),
+        LedgerFill("sell", Decimal("1.533313"), Decimal("650.66"), Decimal("0.99766544"), "USD", 2),
+    ])  # fmt: skip
+    assert book.base == Decimal("0.000000152") and book.position == "long"
+    assert held_position(book, Decimal("650.66")) == "short"  # worth 0.0001 USD
+    assert held_position(book, None) == "long"  # without a price, any base counts
+    assert held_position(replay(Decimal(10), "BTC", "USD", []), Decimal(1)) == "short"

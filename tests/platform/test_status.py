@@ -134,12 +134,3 @@ def test_the_command_without_a_bus_still_reads_the_database(tmp_path: Path) -> N
     assert "components   no bus running" in done.stdout
     assert "database" in done.stdout  # a fresh folder has no schema yet: said, not a traceback
     assert not (tmp_path / "home" / "nats" / "server.json").exists()  # status started no server
-
-
-def test_dust_left_by_a_rounded_sale_is_no_position() -> None:
-    from tradewinds.platform.snapshot import _position
-
-    assert _position(Decimal("4.91E-8"), Decimal(2043)) == "short"  # a ten-thousandth of a cent
-    assert _position(Decimal("0.001"), Decimal(2043)) == "long"
-    assert _position(Decimal("4.91E-8"), None) == "long"  # no price: any holding counts
-    assert _position(Decimal(0), Decimal(1)) == "short"

@@ -43,8 +43,24 @@ class SliceBook:
 
     @property
     def position(self) -> str:
-        """`long` while the slice holds base units, else `short` (in cash)."""
+        """`long` while the slice holds base units, else `short` (in cash); see `held_position`."""
         return "long" if self.base > 0 else "short"
+
+
+DUST_VALUE = Decimal("0.01")  # base worth less than this (in quote) is dust, not a position
+
+
+def held_position(book: SliceBook, price: Decimal | None) -> str:
+    """The position a person sees: `long` while the base held is worth a cent or more at `price`.
+
+    A sale rounded down to the market's amount step leaves dust behind (1e-8 units after a fee
+    taken in base) that cannot be sold: that slice is out of the market. Without a price, any
+    base held is a position."""
+    if book.base <= 0:
+        return "short"
+    if price is not None and book.base * price < DUST_VALUE:
+        return "short"
+    return "long"
 
 
 def replay(

@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from tradewinds.domain.candles import SeriesKey
-from tradewinds.domain.ledger import LedgerError, LedgerFill, equity, replay, unrealized_pnl
+from tradewinds.domain.ledger import LedgerError, LedgerFill, equity, held_position, replay, unrealized_pnl
 from tradewinds.domain.timeframes import Timeframe
 from tradewinds.storage.candles import CandleStore
 from tradewinds.storage.trading_models import (
@@ -30,7 +30,6 @@ from tradewinds.storage.trading_models import (
 
 FAILED_OUTCOMES = ("error", "timeout", "memory")
 FAILED_ORDERS = ("failed", "rejected")
-DUST_VALUE = Decimal("0.01")  # base worth less than this (in quote) is dust, not a position
 
 
 class AssignmentView(msgspec.Struct, frozen=True):
@@ -176,7 +175,7 @@ def _view(row: object, fills: list[LedgerFill], price: float | None) -> Assignme
         timeframe=a.timeframe,
         account=row.account,  # type: ignore[attr-defined]
         enabled=a.enabled,
-        position=_position(book.base, value),
+        position=held_position(book, value),
         target=a.target,
         base_held=book.base,
         quote_held=book.quote,
@@ -192,16 +191,6 @@ def _view(row: object, fills: list[LedgerFill], price: float | None) -> Assignme
         disabled_reason=a.disabled_reason,
         ledger_error=problem,
     )
-
-
-def _position(base: Decimal, price: Decimal | None) -> str:
-    """`long` while the slice holds base units worth a cent or more. A sale rounded to the
-    market's amount precision leaves dust (1e-8 units after a fee taken in base): that is short."""
-    if base <= 0:
-        return "short"
-    if price is not None and base * price < DUST_VALUE:
-        return "short"
-    return "long"
 
 
 def _order_line(o: OrderRow) -> OrderLine:

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from tradewinds.domain.candles import SeriesKey
-from tradewinds.domain.ledger import LedgerError, LedgerFill, equity, replay, unrealized_pnl
+from tradewinds.domain.ledger import LedgerError, LedgerFill, equity, held_position, replay, unrealized_pnl
 from tradewinds.domain.timeframes import Timeframe
 from tradewinds.domain.times import format_time_ms
 from tradewinds.storage.assignments import AssignmentView, list_assignments
@@ -49,7 +49,7 @@ class AssignmentSlice(msgspec.Struct, frozen=True):
     trading_paused: bool  # the user's switch: no new orders while set
     account_paused_reason: str | None  # the exchange refused the account's keys
     target: str  # the last decided target
-    position: str  # what the fills hold: long while any base is held
+    position: str  # what the fills hold: long while the base held is worth a cent or more
     base_held: Decimal
     quote_held: Decimal
     realized_pnl: Decimal
@@ -115,7 +115,7 @@ def _slice(user: User, a: AssignmentView, fills: list[LedgerFill], price: Decima
         trading_paused=user.trading_paused,
         account_paused_reason=a.account_paused_reason,
         target=a.target,
-        position=book.position,
+        position=held_position(book, price),
         base_held=book.base,
         quote_held=book.quote,
         realized_pnl=book.realized_pnl,

@@ -4,14 +4,13 @@ evaluation, position, realised and unrealised P&L) computed from its recorded fi
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Literal
 
 from fastapi import APIRouter, Request, Response
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tradewinds.domain.candles import SeriesKey
-from tradewinds.domain.ledger import LedgerError, equity, replay, unrealized_pnl
+from tradewinds.domain.ledger import LedgerError, equity, held_position, replay, unrealized_pnl
 from tradewinds.domain.timeframes import Timeframe
 from tradewinds.storage import assignments
 from tradewinds.storage.candles import CandleStore
@@ -46,14 +45,6 @@ async def _latest_close(
         last = await store.last(SeriesKey(exchange, symbol, Timeframe.M1), 1)
         cache[(exchange, symbol)] = last[-1].close if last else None
     return cache[(exchange, symbol)]
-
-
-def _position(base: Decimal, price: Decimal | None) -> Literal["long", "short"]:
-    """Long while the slice holds base worth a cent or more: the dust an amount step leaves
-    behind after a sale cannot be sold, so it is not a position."""
-    if base <= 0:
-        return "short"
-    return "long" if price is None or base * price >= Decimal("0.01") else "short"
 
 
 async def _strategy_ids(engine: AsyncEngine, version_ids: set[int]) -> dict[int, int]:
@@ -108,7 +99,7 @@ async def assignment_states(
                 params=view.params,
                 enabled=view.enabled,
                 disabled_reason=view.disabled_reason,
-                position=_position(book.base, mark),
+                position="long" if held_position(book, mark) == "long" else "short",
                 base_held=str(book.base),
                 quote_held=str(book.quote),
                 realized_pnl=str(book.realized_pnl),
