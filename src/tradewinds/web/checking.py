@@ -10,28 +10,32 @@ from importlib import resources
 
 from tradewinds.web.schemas import CheckOut, Problem, TemplateOut
 
+# (id, name, description, the package folder and file holding its source). The paper's example
+# is the demo user's strategy of the same text: one file for both.
 _TEMPLATES = (
-    (
-        "paper_example",
-        "The paper's example",
-        "A simple moving average against an exponential one (10 candles).",
-    ),
-    ("rsi_reversion", "RSI mean reversion", "Buy when RSI(14) is oversold, sell when overbought."),
-    ("macd_trend", "MACD trend", "Hold while the MACD line is above its signal line."),
-    ("bollinger_breakout", "Bollinger breakout", "Buy a close above the upper band, sell below the middle."),
-)
+    ("paper_example", "The paper's example", "A simple moving average against an exponential one.",
+     "tradewinds.platform", "demo_strategies/sma_ema.lua"),
+    ("rsi_reversion", "RSI mean reversion", "Buy when RSI(14) is oversold, sell when overbought.",
+     "tradewinds.web", "templates/rsi_reversion.lua"),
+    ("macd_trend", "MACD trend", "Hold while the MACD line is above its signal line.",
+     "tradewinds.web", "templates/macd_trend.lua"),
+    ("bollinger_breakout", "Bollinger breakout", "Buy a close above the upper band, sell below the middle.",
+     "tradewinds.web", "templates/bollinger_breakout.lua"),
+)  # fmt: skip
 
 # The history runner keeps one warm worker process; checks take turns on it.
 _lock = threading.Lock()
 
 
 def templates() -> list[TemplateOut]:
-    folder = resources.files("tradewinds.web").joinpath("templates")
     return [
         TemplateOut(
-            id=tid, name=name, description=text, source=folder.joinpath(f"{tid}.lua").read_text("utf-8")
+            id=tid,
+            name=name,
+            description=text,
+            source=resources.files(package).joinpath(path).read_text("utf-8"),
         )
-        for tid, name, text in _TEMPLATES
+        for tid, name, text, package, path in _TEMPLATES
     ]
 
 
