@@ -13,6 +13,7 @@ from tradewinds.domain.candle_arrays import CandleArrays
 from tradewinds.domain.resample import ClosedRollup, closed_rollup
 from tradewinds.domain.timeframes import Timeframe
 from tradewinds.strategy import HistoryRun, Limits, run_over_history
+from tradewinds.strategy.history import Progress
 from tradewinds.strategy.runtime import ParamValue
 
 
@@ -55,8 +56,9 @@ def run_backtest(
     limits: Limits | None = None,
     name: str = "strategy",
     reuse_indicators: bool = False,
+    on_progress: Progress | None = None,
 ) -> BacktestResult:
-    """Backtest `source` over `candles`. `reuse_indicators`: see `run_over_history`."""
+    """Backtest `source` over `candles`. `reuse_indicators`, `on_progress`: see `run_over_history`."""
     partial_ms: tuple[int, ...] = ()
     if timeframe is not None:
         rollup = roll_up(candles, timeframe)
@@ -68,7 +70,7 @@ def run_backtest(
             )
     if len(candles) == 0:
         raise ValueError("no candles to backtest on")
-    run = run_over_history(source, candles, params, limits, name, reuse_indicators)
+    run = run_over_history(source, candles, params, limits, name, reuse_indicators, on_progress)
     account = simulate(candles, run.decisions, cash, fee, fill)
     metrics = compute_metrics(candles, account, cash, fee, run.warmup_candles)
     return BacktestResult(candles, run, account, metrics, partial_ms)

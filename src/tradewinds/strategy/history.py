@@ -18,7 +18,7 @@ import struct
 import tempfile
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -45,6 +45,9 @@ _POLL_S = 0.005
 # A candle may take this multiple of the time limit before the child is killed (the issue allows
 # twice the limit; the rest is polling and scheduling slack).
 _KILL_FACTOR = 1.5
+_PROGRESS_S = 0.1  # how often a run's progress is reported to whoever asked for it
+
+Progress = Callable[[float], None]  # told the fraction of the candles decided so far
 
 
 @dataclass(frozen=True)
@@ -77,11 +80,13 @@ def run_over_history(
     limits: Limits | None = None,
     name: str = "strategy",
     reuse_indicators: bool = False,
+    on_progress: Progress | None = None,
 ) -> HistoryRun:
     """Decide at every candle of `candles`, as the live platform would at each close.
 
     With `reuse_indicators`, consecutive runs over the same `candles` object (unchanged since)
-    share the indicator series they compute: a sweep's combinations."""
+    share the indicator series they compute: a sweep's combinations. `on_progress` is told the
+    fraction of candles decided, about ten times a second (a backtest's progress bar)."""
     limits = limits or Limits()
     check_strategy(source, name)
     n = len(candles)
@@ -94,7 +99,9 @@ def run_over_history(
         # One log line beyond the limit is kept, to tell that lines were dropped.
         spare = replace(limits, log_lines=limits.log_lines + 1)
         try:
-            payload, decisions = _worker.run(source, candles, dict(params or {}), spare, reuse_indicators)
+            payload, decisions = _worker.run(
+                source, candles, dict(params or {}), spare, reuse_indicators, on_progress
+            )
         except BaseException:
             # Interrupted (Ctrl-C) with a job in flight: its payload would answer the next run.
             _worker.close()
@@ -194,6 +201,7 @@ class _HistoryWorker:
         params: dict[str, ParamValue],
         limits: Limits,
         reuse: bool = False,
+        on_progress: Progress | None = None,
     ) -> tuple[dict[str, Any], npt.NDArray[np.int8]]:
         """Run one job. With `reuse`, the same candles object as the last reusing run is not
         copied again and the worker keeps the indicator series it computed for it."""
@@ -207,7 +215,7 @@ class _HistoryWorker:
         self.loaded = (candles, data.path) if reuse else None
         self.header[:] = (-1, 0)
         _send(self.job_write, (str(data.path), data.size, n, source, params, limits, None, reuse, same))
-        payload = _supervise(self.pid, self.result_read, self.header, limits)
+        payload = _supervise(self.pid, self.result_read, self.header, limits, n, on_progress)
         result = decisions.copy()
         if payload.get("killed"):
             self.close()
@@ -430,9 +438,18 @@ def _locate_job(
         return {"ok": False, "kind": "internal", "message": repr(exc)}
 
 
-def _supervise(pid: int, result_fd: int, header: npt.NDArray[np.int64], limits: Limits) -> dict[str, Any]:
-    """Wait for the worker's payload, killing it if one candle overruns the time limit."""
+def _supervise(
+    pid: int,
+    result_fd: int,
+    header: npt.NDArray[np.int64],
+    limits: Limits,
+    candles: int = 0,
+    on_progress: Progress | None = None,
+) -> dict[str, Any]:
+    """Wait for the worker's payload, killing it if one candle overruns the time limit; tell
+    `on_progress` the fraction of candles decided, at most every `_PROGRESS_S`."""
     last_index = -1
+    reported = 0.0
     last_change = time.monotonic()
     allowed = limits.time_ms * _KILL_FACTOR / 1000.0
     # Indicator computations pause the candle's clock but count against the run's indicator time.
@@ -449,6 +466,9 @@ def _supervise(pid: int, result_fd: int, header: npt.NDArray[np.int64], limits: 
             return _died(pid, header)
         now = time.monotonic()
         index, computing = int(header[0]), int(header[1])
+        if on_progress is not None and candles and index >= 0 and now - reported >= _PROGRESS_S:
+            on_progress(index / candles)
+            reported = now
         if computing and computing_since is None:
             computing_since = now
         elif not computing and computing_since is not None:

@@ -88,10 +88,11 @@ def run_job(job: BacktestJob, progress: Connection) -> None:  # pragma: no cover
 
         progress.send(("progress", 0.05))
         candles = _candles(job)
-        progress.send(("progress", 0.3))
+        progress.send(("progress", 0.2))
         result = run_backtest(
             job.source,
             candles,
+            on_progress=lambda done: progress.send(("progress", 0.2 + 0.7 * done)),
             params=job.params,
             cash=job.cash,
             fee=job.fee,
