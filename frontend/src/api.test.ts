@@ -46,3 +46,18 @@ describe("requests", () => {
     await expect(api.get("/api/me")).rejects.toThrow(/cannot be reached/);
   });
 });
+
+describe("everyItem", () => {
+  it("reads page after page until the total", async () => {
+    const pages = [
+      { items: Array.from({ length: 500 }, (_, i) => i), total: 700, offset: 0, limit: 500 },
+      { items: Array.from({ length: 200 }, (_, i) => 500 + i), total: 700, offset: 500, limit: 500 },
+    ];
+    const fetch = vi.fn(async () => new Response(JSON.stringify(pages.shift()), { status: 200 }));
+    vi.stubGlobal("fetch", fetch);
+    const { everyItem } = await import("./api");
+    const items = await everyItem<number>("/api/markets");
+    expect(items.length).toBe(700);
+    expect(fetch).toHaveBeenCalledTimes(2);
+  });
+});

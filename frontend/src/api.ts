@@ -113,3 +113,14 @@ export interface Page<T> {
   offset: number;
   limit: number;
 }
+
+/** Every item of a list endpoint, page after page (bounded, so a huge list cannot hang a page). */
+export async function everyItem<T>(path: string, query: Record<string, string> = {}, most = 20_000): Promise<T[]> {
+  const items: T[] = [];
+  for (let offset = 0; offset < most; offset += 500) {
+    const page = await api.get<Page<T>>(path, { ...query, offset, limit: 500 });
+    items.push(...page.items);
+    if (items.length >= page.total || page.items.length === 0) break;
+  }
+  return items;
+}

@@ -173,6 +173,7 @@ export interface Market {
   change_24h: number | null;
   volume_24h: number | null;
   last_time_ms: number | null;
+  streamed: boolean;
 }
 
 export interface Dashboard {

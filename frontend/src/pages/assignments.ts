@@ -2,7 +2,7 @@
 // a market, a timeframe and an account with an allocation and parameters.
 import { LitElement, html } from "lit";
 import { customElement, property, state } from "lit/decorators.js";
-import { ApiError, api, type Page } from "../api";
+import { ApiError, api, type Page, everyItem } from "../api";
 import { empty, errorNotice, fieldError, invalid, loading, pnl, positionBadge } from "../components/ui";
 import { dateTime, money, quoteOf } from "../format";
 import { parseParams } from "../params";
@@ -39,12 +39,12 @@ export class AssignmentsPage extends LitElement {
         api.get<Page<Assignment>>("/api/assignments", { limit: 500 }),
         api.get<Page<Strategy>>("/api/strategies", { limit: 500 }),
         api.get<Page<Account>>("/api/accounts", { limit: 500 }),
-        api.get<Page<Market>>("/api/markets", { limit: 500 }),
+        everyItem<Market>("/api/markets"),
       ]);
       this.assignments = assignments.items;
       this.strategies = strategies.items;
       this.accounts = accounts.items.filter((a) => a.enabled);
-      this.markets = markets.items;
+      this.markets = markets;
       const wanted = Number(this.query.get("strategy") ?? 0);
       await this.pick(strategies.items.find((s) => s.id === wanted)?.id ?? strategies.items[0]?.id ?? 0);
     } catch (error) {

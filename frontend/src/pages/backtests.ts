@@ -1,7 +1,7 @@
 // Backtests: a form to run one (stored candles of a market, or an uploaded CSV) and the list.
 import { LitElement, css, html } from "lit";
 import { customElement, property, state } from "lit/decorators.js";
-import { ApiError, CSRF_COOKIE, CSRF_HEADER, api, errorFrom, readCookie, type Page } from "../api";
+import { ApiError, CSRF_COOKIE, CSRF_HEADER, api, errorFrom, readCookie, type Page, everyItem } from "../api";
 import { empty, errorNotice, fieldError, invalid, loading, statusBadge } from "../components/ui";
 import { ago, percent } from "../format";
 import { parseParams } from "../params";
@@ -52,10 +52,10 @@ export class BacktestsPage extends LitElement {
     try {
       const [strategies, markets] = await Promise.all([
         api.get<Page<Strategy>>("/api/strategies", { limit: 500 }),
-        api.get<Page<Market>>("/api/markets", { limit: 500 }),
+        everyItem<Market>("/api/markets"),
       ]);
       this.strategies = strategies.items;
-      this.markets = markets.items;
+      this.markets = markets.filter((m) => m.timeframes.length > 0); // a backtest needs candles
       this.fromFile = this.markets.length === 0;
       const wanted = Number(this.query.get("strategy") ?? 0);
       await this.pickStrategy(strategies.items.find((s) => s.id === wanted)?.id ?? strategies.items[0]?.id ?? 0);

@@ -119,6 +119,11 @@ ALL_PRESENCE = f"{PREFIX}.presence.*"
 PRESENCE_QUERY = f"{PREFIX}.presence_query"
 
 
+def market_listing(exchange: str) -> str:
+    """Anyone -> exchange adapter, request/reply: an empty request, answered by a `MarketListing`."""
+    return f"{PREFIX}.exchange.{_token('exchange', exchange)}.listing"
+
+
 def markets_wanted(exchange: str) -> str:
     """Decision service -> exchange adapter: `MarketsWanted`, the markets assignments trade there
     (plain NATS, announced on every change and every 30 s)."""

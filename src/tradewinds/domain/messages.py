@@ -103,3 +103,13 @@ class StreamAlive(msgspec.Struct, frozen=True):
     exchange: str
     symbols: tuple[str, ...]
     until_ms: int
+
+
+class MarketListing(msgspec.Struct, frozen=True):
+    """Exchange adapter -> anyone who asks (the web desk): every market the venue lists, the
+    markets it streams among them (the answer to a request on `tw.exchange.{ex}.listing`)."""
+
+    exchange: str
+    symbols: list[str]
+    streamed: list[str] = []
+    error: str | None = None  # why the venue's markets could not be listed, if they could not

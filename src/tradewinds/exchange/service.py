@@ -32,6 +32,7 @@ from tradewinds.domain.messages import (
     BackfillRequest,
     BackfillResult,
     CandleUpdate,
+    MarketListing,
     StreamAlive,
     UpdateSource,
 )
@@ -90,6 +91,7 @@ class ExchangeService:
         self._alive_subject = subjects.stream_alive(adapter.name)
         self._backfill_slots = asyncio.Semaphore(self.settings.concurrent_backfills)
         self._backfills: set[asyncio.Task[None]] = set()
+        self._listed: list[str] | None = None  # the venue's markets, once asked for
 
     async def run(self, stop: asyncio.Event) -> None:
         """Serve until `stop` is set. An ExchangeError that retrying cannot cure (an unknown symbol,
@@ -98,6 +100,11 @@ class ExchangeService:
             subjects.backfill_requests(self.adapter.name),
             queue=f"exchange-{self.adapter.name}",
             cb=self._on_backfill_request,
+        )
+        listing = await self.bus.subscribe(
+            subjects.market_listing(self.adapter.name),
+            queue=f"exchange-{self.adapter.name}",
+            cb=self._on_listing_request,
         )
         await self.bus.flush()
         presence = Presence(self.bus, "exchange", self.presence_stats)
@@ -127,7 +134,22 @@ class ExchangeService:
             await presence.stop()
             with contextlib.suppress(Exception):
                 await subscription.unsubscribe()
+                await listing.unsubscribe()
                 await self.bus.flush()
+
+    async def _on_listing_request(self, msg: Any) -> None:
+        """Answer with every market the venue lists (asked of it once, then kept)."""
+        if not msg.reply:
+            return
+        if self._listed is None:
+            try:
+                self._listed = sorted(m.symbol for m in await self.adapter.list_markets())
+            except ExchangeError as exc:
+                answer = MarketListing(self.adapter.name, [], list(self.symbols), error=str(exc))
+                await msg.respond(codec.encode(answer))
+                return
+        answer = MarketListing(self.adapter.name, self._listed, sorted(self.symbols))
+        await msg.respond(codec.encode(answer))
 
     def presence_stats(self) -> dict[str, int | str]:
         c = self.counters

@@ -278,6 +278,7 @@ class MarketOut(BaseModel):
     change_24h: float | None
     volume_24h: float | None
     last_time_ms: int | None
+    streamed: bool = False  # an exchange adapter streams it now
 
 
 Candle = tuple[int, float, float, float, float, float]

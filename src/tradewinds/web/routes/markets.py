@@ -1,16 +1,20 @@
-"""Markets with stored candles (every market an exchange adapter streams or history was loaded
-for), their last price and 24-hour change, and their candles at any timeframe."""
+"""Markets: every market the connected exchanges list (asked of their adapters over the bus) and
+every market with stored candles, with the last price and 24-hour change where candles are
+stored; and their candles at any timeframe."""
 
 from __future__ import annotations
 
+import logging
 import time
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from tradewinds.bus import codec, subjects
 from tradewinds.domain.candles import SeriesKey
+from tradewinds.domain.messages import MarketListing
 from tradewinds.domain.resample import resample_candles
 from tradewinds.domain.timeframes import Timeframe
 from tradewinds.storage.candles import CandleStore
@@ -20,11 +24,15 @@ from tradewinds.web.errors import Invalid, not_found
 from tradewinds.web.paging import Limit, Offset, page
 from tradewinds.web.schemas import ERROR_RESPONSES, Candle, CandlesOut, MarketOut, Page, TimeframeText
 
+log = logging.getLogger("tradewinds.web")
+
 router = APIRouter(responses=ERROR_RESPONSES, tags=["markets"])
 
 MAX_CANDLES = 20_000
 _DAY_MS = 86_400_000
 _CACHE_S = 5.0
+_LISTING_CACHE_S = 60.0
+_LISTING_TIMEOUT_S = 3.0
 
 
 async def _series(engine: AsyncEngine) -> dict[tuple[str, str], list[str]]:
@@ -71,6 +79,60 @@ async def _market(store: CandleStore, exchange: str, symbol: str, frames: list[s
     )
 
 
+async def _listed(bus: Any | None) -> dict[tuple[str, str], bool]:
+    """Every market the connected exchanges list: (exchange, symbol) -> streamed now. Asked of
+    each exchange adapter that announces itself on the bus; one that does not answer is skipped."""
+    if bus is None:
+        return {}
+    from tradewinds.bus.presence import query_presence
+
+    exchanges = {
+        str(a.stats.get("exchange"))
+        for a in await query_presence(bus, wait_s=0.3)
+        if a.component == "exchange"
+    }
+    listed: dict[tuple[str, str], bool] = {}
+    for exchange in sorted(e for e in exchanges if e and e != "None"):
+        try:
+            reply = await bus.request(subjects.market_listing(exchange), b"", timeout=_LISTING_TIMEOUT_S)
+            listing = codec.decode(reply.data, MarketListing)
+        except Exception as exc:  # an adapter that does not answer: its stored markets still show
+            log.info("web: %s did not list its markets: %s", exchange, exc)
+            continue
+        streamed = set(listing.streamed)
+        listed.update({(exchange, symbol): symbol in streamed for symbol in listing.symbols})
+    return listed
+
+
+async def _all_markets(request: Request, engine: AsyncEngine) -> list[MarketOut]:
+    """Markets with stored candles (price, 24 h change), then the rest the exchanges list."""
+    cache = request.app.state.market_cache
+    now = time.monotonic()
+    if cache.get("at", 0.0) < now - _CACHE_S:
+        if cache.get("listed_at", 0.0) < now - _LISTING_CACHE_S:
+            cache["listed"] = await _listed(request.app.state.bus)
+            # Nothing listed (no adapter running yet): ask again soon rather than in a minute.
+            cache["listed_at"] = now if cache["listed"] else 0.0
+        store = CandleStore(engine)
+        series = await _series(engine)
+        listed: dict[tuple[str, str], bool] = cache["listed"]
+        stored = [await _market(store, ex, sym, frames) for (ex, sym), frames in sorted(series.items())]
+        for market in stored:
+            market.streamed = listed.get((market.exchange, market.symbol), False)
+        rest = [
+            MarketOut(
+                exchange=ex, symbol=sym, timeframes=[], last_price=None, change_24h=None, volume_24h=None,
+                last_time_ms=None, streamed=live,
+            )
+            for (ex, sym), live in sorted(listed.items())
+            if (ex, sym) not in series
+        ]  # fmt: skip
+        cache["markets"] = stored + rest
+        cache["at"] = now
+    markets: list[MarketOut] = cache["markets"]
+    return markets
+
+
 @router.get("/markets", response_model=Page[MarketOut])
 async def list_markets(
     request: Request,
@@ -81,15 +143,7 @@ async def list_markets(
     q: Annotated[str | None, Query(max_length=64, description="part of the symbol or exchange")] = None,
     exchange: Annotated[str | None, Query(max_length=64)] = None,
 ) -> Page[MarketOut]:
-    cache = request.app.state.market_cache
-    if cache.get("at", 0.0) < time.monotonic() - _CACHE_S:
-        store = CandleStore(engine)
-        series = await _series(engine)
-        cache["markets"] = [
-            await _market(store, ex, sym, frames) for (ex, sym), frames in sorted(series.items())
-        ]
-        cache["at"] = time.monotonic()
-    markets: list[MarketOut] = cache["markets"]
+    markets = await _all_markets(request, engine)
     if exchange:
         markets = [m for m in markets if m.exchange == exchange.lower()]
     if q:
