@@ -223,6 +223,17 @@ def journey(browser: Any, context: Any, page: Any, platform_url: str) -> None:
     page.wait_for_selector("text=Version 1")
     shot(page, "04-saved")
 
+    # A second save is a second version; the history shows what changed.
+    page.wait_for_selector(".cm-content:has-text('ta.sma(10)')")
+    replace_source(page, source.replace("ta.sma(10)", "ta.sma(12)"))
+    page.click("button.primary:has-text('Save')")
+    page.wait_for_selector("text=Saved as version 2.")
+    page.click("button:has-text('v2')")
+    diff = page.wait_for_selector("text=Version 1 → 2")
+    assert diff is not None
+    assert page.locator(".diff .added").inner_text().strip().endswith("local sma = ta.sma(12)")
+    shot(page, "04b-version-diff")
+
     # Backtest it on the simulated market's stored minutes; trades show on the chart.
     page.click("a:has-text('Backtest')")
     page.wait_for_selector("select[name=market] option", state="attached")

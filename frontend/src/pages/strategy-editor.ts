@@ -145,7 +145,13 @@ export class StrategyEditor extends LitElement {
     const lines = diffLines(older.source, newer.source);
     const { added, removed } = diffSummary(lines);
     return html`<section class="panel" style="margin-top:16px">
-      <h2>Version ${older.number} → ${newer.number} <span class="muted">(+${added} −${removed})</span></h2>
+      <div class="page-head" style="margin-bottom:8px">
+        <h2 style="margin:0">Version ${older.number} → ${newer.number} <span class="muted">(+${added} −${removed})</span></h2>
+        <label style="flex-direction:row;display:flex;align-items:center;gap:8px">Compare with
+          <select aria-label="Compare with version" @change=${(e: Event) => (this.compare = [Number((e.target as HTMLSelectElement).value), newer.number])}>
+            ${this.versions.filter((v) => v.number !== newer.number).map((v) => html`<option value=${v.number} ?selected=${v.number === older.number}>v${v.number}</option>`)}
+          </select></label>
+      </div>
       <div class="diff">${lines.map((l) => html`<div class=${l.kind}><span class="n">${l.newNumber ?? l.oldNumber}</span>${l.kind === "added" ? "+ " : l.kind === "removed" ? "− " : "  "}${l.text}</div>`)}</div>
     </section>`;
   }
