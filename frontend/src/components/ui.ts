@@ -15,6 +15,10 @@ export function empty(title: string, text: string, action?: TemplateResult): Tem
 
 export function errorNotice(error: unknown, retry?: () => void): TemplateResult {
   const message = error instanceof ApiError || error instanceof Error ? error.message : String(error);
+  if (error instanceof ApiError && error.status === 404) {
+    // Nothing to retry: it does not exist, or it is someone else's (the same answer, on purpose).
+    return html`<div class="panel empty" role="alert"><strong>Not found</strong><p>${message}.</p><a href="/">Back to the dashboard</a></div>`;
+  }
   return html`<div class="notice error" role="alert">
     ${message} ${retry ? html`<button class="ghost" @click=${retry}>Try again</button>` : ""}
   </div>`;
