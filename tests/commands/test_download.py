@@ -280,7 +280,13 @@ def test_ctrl_c_reports_how_far_it_got_and_a_rerun_resumes(
         return changed
 
     monkeypatch.setattr(CandleStore, "upsert", upsert_then_interrupt)
-    assert run(*SERIES, *until(399), "--page-size", "100") == 130
+    # As in a terminal: Python's own SIGINT handler, which asyncio.run replaces only when it is
+    # the one installed (a test run before this one may have left another in place).
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        assert run(*SERIES, *until(399), "--page-size", "100") == 130
+    finally:
+        signal.signal(signal.SIGINT, previous)
     err = capsys.readouterr().err
     assert "interrupted: stored 200 candles for bitfinex:BTC/USD:1m up to 2024-01-01T03:19:00Z" in err
     assert "run the same command again to resume" in err and "Traceback" not in err
