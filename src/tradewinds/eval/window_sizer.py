@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 import logging
 import multiprocessing
+import signal
 import threading
 import time
 from collections.abc import Mapping
@@ -122,6 +123,7 @@ def _spread(items: list[int]) -> list[int]:
 
 
 def _serve(conn: Connection) -> None:  # pragma: no cover - the child
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's, which stops this child
     candles = _sample_candles()
     conn.send(("ready",))
     while True:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import signal
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -43,6 +44,9 @@ DISABLE_AFTER_STOPS = 3
 def _worker(
     conn: Connection, shm_name: str, limits: Limits, make_evaluator: Callable[[Limits], LiveEvaluator]
 ) -> None:  # pragma: no cover - child
+    # Ctrl-C reaches the whole process group: the parent stops this child; it must not print a
+    # KeyboardInterrupt traceback in the person's terminal meanwhile.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     shm = SharedMemory(name=shm_name)
     evaluator = make_evaluator(limits)
     evaluator.progress = np.ndarray((2,), dtype=np.float64, buffer=shm.buf)
