@@ -124,3 +124,9 @@ export async function everyItem<T>(path: string, query: Record<string, string> =
   }
   return items;
 }
+
+/** A strategy's versions, newest first (none for no strategy). */
+export async function versionsOf(strategyId: number): Promise<import("./types").StrategyVersion[]> {
+  if (!strategyId) return [];
+  return everyItem(`/api/strategies/${strategyId}/versions`);
+}

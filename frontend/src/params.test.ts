@@ -13,3 +13,19 @@ describe("params", () => {
     expect(formatParams(parseParams("a=1, b=x"))).toBe("a=1, b=x");
   });
 });
+
+describe("formParams", () => {
+  it("names the params field when the text is wrong", async () => {
+    const { formParams } = await import("./params");
+    const form = new FormData();
+    form.set("params", "fast");
+    expect(() => formParams(form)).toThrow(/not name=value/);
+    try {
+      formParams(form);
+    } catch (error) {
+      expect((error as { fieldMessage(f: string): string | undefined }).fieldMessage("params")).toMatch(/not name=value/);
+    }
+    form.set("params", "fast=5");
+    expect(formParams(form)).toEqual({ fast: 5 });
+  });
+});

@@ -1,3 +1,5 @@
+import { ApiError } from "./api";
+
 // Strategy parameters as a person types them: `fast=5, slow=20` <-> {"fast": 5, "slow": 20}.
 
 export type Params = Record<string, number | string | boolean>;
@@ -19,4 +21,14 @@ export function parseParams(text: string): Params {
 
 export function formatParams(params: Params): string {
   return Object.entries(params).map(([k, v]) => `${k}=${v}`).join(", ");
+}
+
+/** The form's `params` field, or an ApiError naming that field (shown beside it). */
+export function formParams(form: FormData): Params {
+  try {
+    return parseParams(String(form.get("params") ?? ""));
+  } catch (error) {
+    const message = (error as Error).message;
+    throw new ApiError(422, message, [{ field: "params", message }]);
+  }
 }

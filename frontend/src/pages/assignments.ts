@@ -2,10 +2,10 @@
 // a market, a timeframe and an account with an allocation and parameters.
 import { LitElement, html } from "lit";
 import { customElement, property, state } from "lit/decorators.js";
-import { ApiError, api, type Page, everyItem } from "../api";
+import { ApiError, api, type Page, everyItem, versionsOf } from "../api";
 import { empty, errorNotice, fieldError, invalid, loading, pnl, positionBadge } from "../components/ui";
 import { dateTime, money, quoteOf } from "../format";
-import { parseParams } from "../params";
+import { formParams } from "../params";
 import { navigate } from "../router";
 import { theme } from "../styles";
 import type { Account, Assignment, Market, Strategy, StrategyVersion } from "../types";
@@ -54,23 +54,17 @@ export class AssignmentsPage extends LitElement {
 
   private async pick(id: number): Promise<void> {
     this.strategyId = id;
-    this.versions = id ? (await api.get<Page<StrategyVersion>>(`/api/strategies/${id}/versions`, { limit: 500 })).items : [];
+    this.versions = await versionsOf(id);
   }
 
   private async submit(event: Event): Promise<void> {
     event.preventDefault();
     const form = new FormData(event.target as HTMLFormElement);
     this.error = null;
-    let params;
-    try {
-      params = parseParams(String(form.get("params") ?? ""));
-    } catch (error) {
-      this.error = new ApiError(422, (error as Error).message, [{ field: "params", message: (error as Error).message }]);
-      return;
-    }
     const [exchange, symbol] = String(form.get("market") ?? "").split(" ");
     this.busy = true;
     try {
+      const params = formParams(form);
       const created = await api.post<Assignment>("/api/assignments", {
         version_id: Number(form.get("version_id")), exchange, symbol, timeframe: form.get("timeframe"),
         account_id: Number(form.get("account_id")), allocation: String(form.get("allocation")).trim(), params,

@@ -1,10 +1,10 @@
 // Backtests: a form to run one (stored candles of a market, or an uploaded CSV) and the list.
 import { LitElement, css, html } from "lit";
 import { customElement, property, state } from "lit/decorators.js";
-import { ApiError, CSRF_COOKIE, CSRF_HEADER, api, errorFrom, readCookie, type Page, everyItem } from "../api";
+import { ApiError, CSRF_COOKIE, CSRF_HEADER, api, errorFrom, readCookie, type Page, everyItem, versionsOf } from "../api";
 import { empty, errorNotice, fieldError, invalid, loading, statusBadge } from "../components/ui";
 import { ago, percent } from "../format";
-import { parseParams } from "../params";
+import { formParams } from "../params";
 import { navigate } from "../router";
 import { theme } from "../styles";
 import type { Backtest, Market, Strategy, StrategyVersion } from "../types";
@@ -75,22 +75,16 @@ export class BacktestsPage extends LitElement {
 
   private async pickStrategy(id: number): Promise<void> {
     this.strategyId = id;
-    this.versions = id ? (await api.get<Page<StrategyVersion>>(`/api/strategies/${id}/versions`, { limit: 500 })).items : [];
+    this.versions = await versionsOf(id);
   }
 
   private async submit(event: Event): Promise<void> {
     event.preventDefault();
     const form = new FormData(event.target as HTMLFormElement);
     this.error = null;
-    let params;
-    try {
-      params = parseParams(String(form.get("params") ?? ""));
-    } catch (error) {
-      this.error = new ApiError(422, (error as Error).message, [{ field: "params", message: (error as Error).message }]);
-      return;
-    }
     this.busy = true;
     try {
+      const params = formParams(form);
       let created: Backtest;
       if (this.fromFile) {
         const upload = new FormData();
