@@ -145,6 +145,15 @@ class IntentRecords:
             updated_ms=now,
         )
 
+    def note_row(
+        self, intent: OrderIntent, context: Context, leg: int, side: OrderSide, amount: Decimal, reason: str
+    ) -> OrderRow:
+        """The row that says why a decision placed no order (not written yet)."""
+        row = self.new_row(intent, context, leg, side, amount)
+        row.status = OrderState.CANCELED.value
+        row.error = reason if reason.startswith("nothing to do") else NOT_PLACED + reason
+        return row
+
     async def record_pending(
         self, intent: OrderIntent, context: Context, leg: int, side: OrderSide, amount: Decimal
     ) -> OrderRow:
@@ -159,9 +168,7 @@ class IntentRecords:
         self, intent: OrderIntent, context: Context, leg: int, side: OrderSide, amount: Decimal, reason: str
     ) -> None:
         """Record why a decision placed no order (a pause, an amount below the minimum)."""
-        row = self.new_row(intent, context, leg, side, amount)
-        row.status = OrderState.CANCELED.value
-        row.error = reason if reason.startswith("nothing to do") else NOT_PLACED + reason
+        row = self.note_row(intent, context, leg, side, amount, reason)
         async with self.writing() as session:
             session.add(row)
             await session.commit()

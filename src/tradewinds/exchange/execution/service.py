@@ -1,13 +1,14 @@
 """ExecutionService: the order intents of one exchange, executed exactly once.
 
 It reads `OrderIntent`s from JetStream (stream ORDERS, a durable consumer per exchange, explicit
-acknowledgement) and hands each to the `Executor`; an intent is acknowledged only once its outcome
-is recorded, and delivered again later when something was left unknown. Intents of one account
-run one at a time in the order they arrived (so one API key's requests are signed and sent in
-order, with increasing nonces, and a paper account's balances change one fill at a time); those of
-different accounts run in parallel, each key within its own rate-limit budget (the adapters'
-shared limiter). On start it first reconciles every order recorded as pending or open with the
-exchange. Every order change is published as an `OrderEvent` on `tw.orders.event.{user_id}`.
+acknowledgement); an intent is acknowledged only once its outcome is recorded, and delivered again
+later when something was left unknown. Intents of exchange accounts go to the `Executor`: those of
+one API key one at a time in the order they arrived (so its requests are signed and sent in order,
+with increasing nonces), different keys in parallel, each within its own rate-limit budget (the
+adapters' shared limiter). Intents of paper accounts go to the `PaperLane`, each fetched batch in
+one transaction, batches one after another in the order they were fetched. On start it first
+reconciles every order recorded as pending or open with the exchange. Every order change is
+published as an `OrderEvent` on `tw.orders.event.{user_id}`.
 
 Prices come from the candle updates the exchange adapter publishes (`tw.candles.update.{exchange}`),
 so the service needs no access to the adapter's internals and runs beside it in any process.
@@ -26,6 +27,7 @@ from typing import Any
 import msgspec
 import nats.errors
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from tradewinds.bus import codec, streams, subjects
@@ -40,14 +42,12 @@ from tradewinds.exchange.adapter import (
     MarketInfo,
 )
 from tradewinds.exchange.execution.executor import ExecutionSettings, Executor, Outcome
+from tradewinds.exchange.execution.paper_lane import PaperLane
 from tradewinds.exchange.execution.prices import LatestPrices
 from tradewinds.exchange.execution.venues import (
     AdapterFactory,
-    PaperVenue,
     Venue,
-    last_fill_id,
     open_exchange_venue,
-    rebuild_paper_venue,
 )
 from tradewinds.exchange.resume import wall_clock_ms
 from tradewinds.storage.orders import in_flight_orders, order_event
@@ -62,7 +62,8 @@ class ServiceSettings:
     execution: ExecutionSettings = field(default_factory=ExecutionSettings)
     ack_wait_s: float = 10.0  # an intent not acknowledged by then (its process died) is delivered again
     retry_delay_s: float = 5.0  # an intent left unknown is delivered again after this
-    batch: int = 64  # intents fetched at once (and executed at most at once)
+    batch: int = 512  # intents fetched at once (paper ones are recorded in one transaction)
+    exchange_tasks: int = 64  # exchange intents being executed at once, at most
 
 
 @dataclass
@@ -115,10 +116,19 @@ class ExecutionService:
             self.settings.execution,
             now_ms,
         )
+        self.paper = PaperLane(
+            engine,
+            self.executor.records,
+            self._market,
+            self._all_markets,
+            self.prices,
+            self.settings.execution.max_legs,
+        )
+        self._paper_turn = asyncio.Lock()  # paper batches run one after another, in fetch order
         self._markets: dict[str, MarketInfo] = {}
         self._exchange_venues: dict[str, Venue] = {}  # by key name (_key_of)
         self._key_names: dict[int, str] = {}  # account id -> key name
-        self._paper: dict[int, PaperVenue] = {}  # account id -> the paper account, as recorded
+        self._kinds: dict[int, str] = {}  # account id -> AccountKind value (it never changes)
         self._locks: dict[str, asyncio.Lock] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._consumer: asyncio.Task[None] | None = None
@@ -211,7 +221,8 @@ class ExecutionService:
     # ------------------------------------------------------------------ intents
 
     async def _consume(self, subscription: Any) -> None:
-        slots = asyncio.Semaphore(self.settings.batch)
+        slots = asyncio.Semaphore(self.settings.exchange_tasks)
+        paper_slots = asyncio.Semaphore(2)  # one batch recording, the next one ready
         while True:
             try:
                 messages = await subscription.fetch(self.settings.batch, timeout=1.0)
@@ -221,21 +232,72 @@ class ExecutionService:
                 log.warning("%s: intents cannot be fetched now (%s)", self.exchange, exc)
                 await asyncio.sleep(1.0)
                 continue
-            for msg in messages:
-                await slots.acquire()
-                task = asyncio.create_task(self._handle(msg))
-                self._tasks.add(task)
-                task.add_done_callback(self._tasks.discard)
-                task.add_done_callback(lambda _t: slots.release())
+            intents = [item for item in [await self._decoded(msg) for msg in messages] if item is not None]
+            try:
+                paper = await self._paper_accounts({intent.account_id for intent, _ in intents})
+            except Exception as exc:  # the database is away: every intent is delivered again
+                log.warning("%s: accounts cannot be read now (%s)", self.exchange, exc)
+                for _, msg in intents:
+                    with contextlib.suppress(Exception):
+                        await msg.nak(delay=self.settings.retry_delay_s)
+                continue
+            on_paper = [item for item in intents if item[0].account_id in paper]
+            if on_paper:
+                await paper_slots.acquire()
+                self._spawn(self._handle_paper(on_paper), paper_slots)
+            for intent, msg in intents:
+                if intent.account_id not in paper:
+                    await slots.acquire()
+                    self._spawn(self._handle(intent, msg), slots)
 
-    async def _handle(self, msg: Any) -> None:
+    def _spawn(self, work: Any, slots: asyncio.Semaphore) -> None:
+        task = asyncio.create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(lambda _t: slots.release())
+
+    async def _decoded(self, msg: Any) -> tuple[OrderIntent, Any] | None:
         try:
             intent = codec.decode(msg.data, OrderIntent)
         except msgspec.DecodeError as exc:
             log.error("%s: an order intent that does not decode was dropped: %s", self.exchange, exc)
             await msg.term()
-            return
+            return None
         self.counters.intents += 1
+        return intent, msg
+
+    async def _paper_accounts(self, account_ids: set[int]) -> set[int]:
+        """Which of the accounts are paper accounts (one that is not in the database is not)."""
+        unknown = [a for a in account_ids if a not in self._kinds]
+        if unknown:
+            async with AsyncSession(self.engine) as session:
+                query = select(TradingAccountRow.id, TradingAccountRow.kind)
+                rows = await session.execute(query.where(TradingAccountRow.id.in_(unknown)))
+                self._kinds.update({int(a): str(kind) for a, kind in rows.all()})
+        return {a for a in account_ids if self._kinds.get(a) == AccountKind.PAPER.value}
+
+    async def _handle_paper(self, items: list[tuple[OrderIntent, Any]]) -> None:
+        """A batch of paper intents, in one transaction; all acknowledged, or all delivered again."""
+        messages = [msg for _, msg in items]
+        keep_alive = asyncio.create_task(_keep_alive_all(messages, self.settings.ack_wait_s / 3))
+        try:
+            async with self._paper_turn:
+                outcomes = await self.paper.execute([intent for intent, _ in items], self.executor)
+        except Exception:  # the database failed (nothing of the batch is recorded)
+            self.counters.errors += 1
+            log.exception("%d paper intents failed; they will be delivered again", len(items))
+            outcomes = [Outcome.RETRY] * len(items)
+        finally:
+            keep_alive.cancel()
+        for msg, outcome in zip(messages, outcomes, strict=True):
+            with contextlib.suppress(Exception):  # an unacknowledged intent is delivered again
+                if outcome is Outcome.DONE:
+                    await msg.ack()
+                else:
+                    self.counters.retried += 1
+                    await msg.nak(delay=self.settings.retry_delay_s)
+
+    async def _handle(self, intent: OrderIntent, msg: Any) -> None:
         keep_alive = asyncio.create_task(_keep_alive(msg, self.settings.ack_wait_s / 3))
         try:
             # The assignment's lock is taken before any other await, in the order intents arrive,
@@ -311,13 +373,7 @@ class ExecutionService:
 
     async def _venue(self, account: TradingAccountRow) -> Venue:
         if account.kind == AccountKind.PAPER.value:
-            # Rebuilt from the records unless the cached one includes the newest recorded fill
-            # (another process may trade the same account).
-            cached = self._paper.get(account.id)
-            if cached is None or cached.last_fill_id != await last_fill_id(self.engine, account.id):
-                cached = await rebuild_paper_venue(self.engine, account, await self._all_markets())
-                self._paper[account.id] = cached
-            return cached
+            return await self.paper.venue(account)
         key = self._key_of(account)
         venue = self._exchange_venues.get(key)  # one adapter per key: one nonce sequence
         if venue is None:
@@ -369,6 +425,14 @@ class ExecutionService:
             self.prices.observe(codec.decode(msg.data, CandleUpdate))
         except msgspec.DecodeError:
             return
+
+
+async def _keep_alive_all(messages: list[Any], every_s: float) -> None:
+    while True:
+        await asyncio.sleep(every_s)
+        for msg in messages:
+            with contextlib.suppress(Exception):
+                await msg.in_progress()
 
 
 async def _keep_alive(msg: Any, every_s: float) -> None:
