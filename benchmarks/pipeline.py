@@ -8,8 +8,11 @@ pairs and executing), and 1, then 2, then 4 `tradewinds eval` workers (added bet
 Each round closes one minute on all 200 pairs at once: the fake sends every pair's final candle of
 the minute with a move (+3%, -6%, +6%: most strategies change position each time), then the
 first candle of the next minute, which closes it. Per assignment it measures from the fake sending
-the closing frame to the evaluation being recorded (`assignments.last_eval_ms`), and for each
-decision to its order reaching the fake (its submit handler) or the paper fill. A last round
+the closing frame to the evaluation being recorded (`assignments.last_eval_ms`, stamped as the
+recording starts), for each decision to change to its intent reaching the bus (recorded and
+committed: the decision service publishes after its transaction), and to its order reaching the
+fake (its submit handler) or the paper order and fill being recorded (`orders.updated_ms`,
+stamped as the batch's transaction starts). A last round
 measures one assignment alone on a quiet system. Run (about 6 minutes):
 
     .venv/bin/python benchmarks/pipeline.py [--database postgresql://...]
@@ -44,13 +47,13 @@ from tradewinds.domain.candle_arrays import CandleArrays
 from tradewinds.domain.candles import SeriesKey
 from tradewinds.domain.timeframes import MINUTE_MS, Timeframe
 from tradewinds.domain.trading import AssignmentChanged
+from tradewinds.exchange.execution.delivery import decode_intents
 from tradewinds.storage.candles import CandleStore
 from tradewinds.storage.database import create_engine, upgrade_schema
 from tradewinds.storage.secrets import KEY_ENV, SecretBox
 from tradewinds.storage.trading_models import (
     AssignmentRow,
     DecisionRow,
-    FillRow,
     OrderRow,
     StrategyRow,
     StrategyVersionRow,
@@ -78,6 +81,18 @@ STRATEGIES = {
     "local gap = close() * 0.002\n"
     "if m() > s() + gap then return 'long' elseif m() < s() - gap then return 'short' end",
 }
+
+
+class IntentClock:
+    """When each decision's intent reached the bus, per (assignment, candle)."""
+
+    def __init__(self) -> None:
+        self.seen_ms: dict[tuple[int, int], int] = {}
+
+    async def on_message(self, msg) -> None:  # type: ignore[no-untyped-def]
+        arrived = now_ms()
+        for intent in decode_intents(msg.data):
+            self.seen_ms.setdefault((intent.assignment_id, intent.candle_time_ms), arrived)
 
 
 class TimedFake(FakeBitfinex):
@@ -247,7 +262,12 @@ async def settled_orders(engine: AsyncEngine, minute: int, quiet_s: float, withi
 
 
 async def measure(
-    engine: AsyncEngine, fake: TimedFake, minute: int, sent: dict[str, int], settle_s: float
+    engine: AsyncEngine,
+    fake: TimedFake,
+    clock: IntentClock,
+    minute: int,
+    sent: dict[str, int],
+    settle_s: float,
 ) -> str:
     await asyncio.sleep(1)
     await settled_orders(engine, minute, quiet_s=settle_s, within_s=120)
@@ -267,18 +287,18 @@ async def measure(
                     OrderRow.client_order_id,
                     OrderRow.account_id,
                     OrderRow.status,
+                    OrderRow.updated_ms,
+                    OrderRow.leg,
                 ).where(OrderRow.candle_time_ms == minute)
             )
         ).all()
-        fills = dict(
-            (
-                await session.execute(
-                    select(FillRow.order_id, FillRow.time_ms).where(
-                        FillRow.order_id.in_([o.id for o in orders])
-                    )
-                )
-            ).all()
-        )
+        changed_ids = (
+            await session.execute(
+                select(DecisionRow.assignment_id, AssignmentRow.symbol)
+                .join(AssignmentRow, AssignmentRow.id == DecisionRow.assignment_id)
+                .where(DecisionRow.candle_time_ms == minute, ~DecisionRow.stale)
+            )
+        ).all()
         paper = set(
             (
                 await session.scalars(select(TradingAccountRow.id).where(TradingAccountRow.kind == "paper"))
@@ -286,22 +306,29 @@ async def measure(
         )
     by_symbol = {symbol(p): t for p, t in sent.items()}
     decided = [row.last_eval_ms - by_symbol[row.symbol] for row in evaluated if row.last_eval_ms]
-    reached = []
+    published = [
+        clock.seen_ms[(aid, minute)] - by_symbol[sym]
+        for aid, sym in changed_ids
+        if (aid, minute) in clock.seen_ms
+    ]
+    on_paper, on_fake = [], []
     for o in orders:
-        at = fills.get(o.id) if o.account_id in paper else fake.submitted_ms.get(o.client_order_id)
+        if o.leg != 0 or o.status != "filled":
+            continue
+        at = o.updated_ms if o.account_id in paper else fake.submitted_ms.get(o.client_order_id)
         if at is not None:
-            reached.append(at - by_symbol[o.symbol])
+            (on_paper if o.account_id in paper else on_fake).append(at - by_symbol[o.symbol])
     span_s = max(max(decided, default=0), 1) / 1000  # from the first closing frame to the last record
     rate = len(decided) / span_s
-    on_exchange = sum(1 for o in orders if o.account_id not in paper)
-    async with AsyncSession(engine) as session:
-        changed = await session.scalar(
-            select(func.count(DecisionRow.id)).where(DecisionRow.candle_time_ms == minute, ~DecisionRow.stale)
-        )
+    changed = len(changed_ids)
     return (
         f"  evaluated {len(decided):>6,}  {percentiles(decided)}  ({rate:,.0f} evaluations/s)\n"
-        f"  orders    {len(reached):>6,}  {percentiles(reached)}  (of {changed:,} decisions to change;"
-        f" {on_exchange} on the fake exchange)"
+        f"  decided   {len(published):>6,}  {percentiles(published)}  (intent on the bus)\n"
+        f"  orders    {len(on_paper) + len(on_fake):>6,}  {percentiles(on_paper + on_fake)}  (first legs"
+        f" filled, of {changed:,} decisions to change)\n"
+        f"    paper   {len(on_paper):>6,}  {percentiles(on_paper)}  (recorded with its fill)\n"
+        f"    fake    {len(on_fake):>6,}  {percentiles(on_fake)}  (reached the fake Bitfinex; five keys,"
+        " each within Bitfinex's 90 requests a minute)"
     )
 
 
@@ -326,6 +353,9 @@ async def main(database: str | None) -> None:
             fake.set_wallet(f"key-{number}", pair[:-3], "0")
     await fake.start()
     with EmbeddedNatsServer(folder / "nats") as server:
+        clock = IntentClock()
+        watcher = await nats.connect(server.url)
+        await watcher.subscribe(subjects.ALL_ORDER_INTENTS, cb=clock.on_message)
         env = {
             **os.environ,
             **fake.env(),
@@ -368,7 +398,7 @@ async def main(database: str | None) -> None:
                 sent = await close_minute(fake, pairs, prices, minute, move)
                 await wait_for(engine, minute, PAIRS * PER_PAIR, 120)
                 print(f"{workers} worker{'s' if workers > 1 else ''}, close {move:+.0%}:", flush=True)
-                print(await measure(engine, fake, minute, sent, settle_s=4), flush=True)
+                print(await measure(engine, fake, clock, minute, sent, settle_s=4), flush=True)
             # Quiet: one assignment alone.
             async with AsyncSession(engine) as session, session.begin():
                 one = await session.scalar(
@@ -387,7 +417,7 @@ async def main(database: str | None) -> None:
             sent = await close_minute(fake, pairs[:1], prices, minute, -0.03)
             await wait_for(engine, minute, 1, 60)
             print("one assignment, quiet system:", flush=True)
-            print(await measure(engine, fake, minute, sent, settle_s=3), flush=True)
+            print(await measure(engine, fake, clock, minute, sent, settle_s=3), flush=True)
         finally:
             for child in children:
                 child.terminate()
@@ -398,6 +428,7 @@ async def main(database: str | None) -> None:
                     child.kill()
                     child.wait()
             await fake.stop()
+            await watcher.close()
             await engine.dispose()
 
 

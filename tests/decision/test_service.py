@@ -25,6 +25,7 @@ from tradewinds.domain.candles import Candle
 from tradewinds.domain.trading import AssignmentChanged, MarketsWanted, OrderIntent
 from tradewinds.eval.window_sizer import WindowSizer
 from tradewinds.eval.worker import EvaluationWorker
+from tradewinds.exchange.execution.delivery import decode_intents
 from tradewinds.storage.database import create_engine
 from tradewinds.strategy.live import LiveEvaluator
 
@@ -69,7 +70,7 @@ async def rig(database_url: str, nats_url: str, sizer: WindowSizer) -> AsyncIter
     markets: list[MarketsWanted] = []
 
     async def on_intent(msg: object) -> None:
-        intents.append(codec.decode(msg.data, OrderIntent))  # type: ignore[attr-defined]
+        intents.extend(decode_intents(msg.data))  # type: ignore[attr-defined]
 
     async def on_markets(msg: object) -> None:
         markets.append(codec.decode(msg.data, MarketsWanted))  # type: ignore[attr-defined]

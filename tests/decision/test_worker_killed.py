@@ -14,11 +14,12 @@ import nats
 import pytest
 
 from tests.decision.world import World, publish_close, rising_candles
-from tradewinds.bus import codec, subjects
+from tradewinds.bus import subjects
 from tradewinds.bus.presence import query_presence
 from tradewinds.core.decision.service import DecisionService, DecisionSettings
 from tradewinds.domain.trading import OrderIntent
 from tradewinds.eval.window_sizer import WindowSizer
+from tradewinds.exchange.execution.delivery import decode_intents
 from tradewinds.storage.database import create_engine
 
 pytestmark = pytest.mark.slow
@@ -52,7 +53,7 @@ async def test_a_worker_killed_mid_batch_loses_no_evaluation(
     intents: list[OrderIntent] = []
 
     async def on_intent(msg: object) -> None:
-        intents.append(codec.decode(msg.data, OrderIntent))  # type: ignore[attr-defined]
+        intents.extend(decode_intents(msg.data))  # type: ignore[attr-defined]
 
     try:
         await nc.subscribe(subjects.ALL_ORDER_INTENTS, cb=on_intent)

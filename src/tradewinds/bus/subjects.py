@@ -89,7 +89,8 @@ ASSIGNMENTS_CHANGED = f"{PREFIX}.assignments.changed"
 
 
 def order_intents(exchange: str) -> str:
-    """Decision service -> exchange adapter: `OrderIntent`s for one exchange (JetStream ORDERS)."""
+    """Decision service -> exchange adapter: `OrderIntents` (one close's) or a single `OrderIntent`
+    for one exchange (JetStream ORDERS)."""
     return f"{PREFIX}.orders.intent.{_token('exchange', exchange)}"
 
 

@@ -7,8 +7,8 @@ The loop, end to end (docs/architecture.md draws it):
    market and timeframe (the candle window travels once for all its strategies) to the evaluation
    workers (queue group). A worker answers with an `EvaluationReply`.
 2. Where a result's target differs from the assignment's current target, the decision service
-   records the decision and publishes an `OrderIntent` on JetStream (stream ORDERS, message id =
-   `intent_id`, so a repeat is stored once).
+   records the decision and publishes an `OrderIntent`, the intents of one close together as
+   `OrderIntents`, on JetStream (stream ORDERS; a repeat of the same message id is stored once).
 3. The exchange adapter of that exchange consumes intents (durable consumer) and trades until the
    assignment's slice of the account holds the target, recording every order and fill. It
    publishes an `OrderEvent` for each change of an order, for watchers (status, web).
@@ -133,6 +133,15 @@ class OrderIntent(msgspec.Struct, frozen=True):
     candle_time_ms: int  # open time of the closed candle the decision came from
     candle_close: float  # its close: the price the decision saw
     decided_ms: int  # wall clock when the decision was recorded (latency measurements)
+
+
+class OrderIntents(msgspec.Struct, frozen=True):
+    """The intents one closed candle made on one exchange, in one JetStream message (ORDERS,
+    message id = `bundle_id`): one message per close instead of one per assignment. The executor
+    also takes a single `OrderIntent`; either way each intent executes exactly once by its id."""
+
+    bundle_id: str
+    intents: list[OrderIntent]
 
 
 def client_order_id(intent: str, leg: int) -> int:

@@ -17,7 +17,7 @@ from tradewinds.bus import codec, subjects
 from tradewinds.domain.candles import Candle
 from tradewinds.domain.ledger import replay
 from tradewinds.domain.messages import CandleUpdate
-from tradewinds.domain.trading import OrderEvent, OrderIntent, client_order_id
+from tradewinds.domain.trading import OrderEvent, OrderIntent, OrderIntents, client_order_id
 from tradewinds.exchange.adapter import MarketInfo
 from tradewinds.exchange.execution.executor import ExecutionSettings
 from tradewinds.exchange.execution.service import ExecutionService, ServiceSettings
@@ -348,5 +348,36 @@ async def test_a_market_no_longer_listed_is_recorded_and_not_retried(engine: Asy
             "not placed: sim no longer lists GONE/USD; no order can be placed",
         )
         assert service.counters.retried == 0
+    finally:
+        await service.stop()
+
+
+async def test_one_message_of_a_close_s_intents_fills_each_once_and_is_acknowledged(
+    engine: AsyncEngine, bus: Any
+) -> None:
+    first = await seed_assignment(engine, allocation="1000")
+    second = await seed_assignment(engine, allocation="500", email="other@example.com")
+    intents = [make_intent(first, "long", T, 100.0), make_intent(second, "long", T, 100.0)]
+    bundle = OrderIntents(bundle_id="sim:ALPHA/USD:1m:test", intents=intents)
+    service = ExecutionService(bus, engine, "sim", Feed(), settings=FAST)  # type: ignore[arg-type]
+    await service.start()
+    try:
+        await price(bus, T, 100.0)
+        js = bus.jetstream()
+        for msg_id in ("bundle", "the same bundle again, as a redelivered close sends it"):
+            await js.publish(
+                subjects.order_intents("sim"), codec.encode(bundle), headers={"Nats-Msg-Id": msg_id}
+            )
+
+        async def acknowledged() -> bool:
+            info = await js.consumer_info(subjects.ORDERS_STREAM, "execution-sim")
+            return info.num_ack_pending == 0 and info.num_pending == 0
+
+        await wait_for(acknowledged)
+        orders = await list_orders(engine)
+        assert sorted((o.assignment_id, o.status, o.amount) for o in orders) == [
+            (first.id, "filled", Decimal(10)),
+            (second.id, "filled", Decimal(5)),
+        ]
     finally:
         await service.stop()

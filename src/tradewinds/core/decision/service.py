@@ -8,7 +8,10 @@
   window travels once). A request that times out (the worker died, or none is running) is sent
   again, with a longer timeout each time, until a worker answers. `nats request` makes a new inbox
   per attempt, so the late answer to an abandoned attempt is dropped.
-- Closes of one series are handled in order; different series in parallel.
+- Closes of one series are handled in order; different series in parallel. Whatever has been
+  evaluated is recorded at once (one transaction for all the closes whose replies are in) and its
+  intents published, while the other series are still being evaluated: the first orders leave
+  before the last strategies have run. One close's intents travel as one `OrderIntents` message.
 - Assignments are loaded at start, again on `AssignmentChanged`, and every `reload_seconds`.
 """
 
@@ -16,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 import time
 from collections.abc import Callable
@@ -37,7 +41,13 @@ from tradewinds.domain.candle_arrays import CandleArrays
 from tradewinds.domain.candles import SeriesKey
 from tradewinds.domain.messages import CandleUpdate, ClosedCandle
 from tradewinds.domain.timeframes import Timeframe
-from tradewinds.domain.trading import Assignment, EvaluationReply, EvaluationRequest, OrderIntent
+from tradewinds.domain.trading import (
+    Assignment,
+    EvaluationReply,
+    EvaluationRequest,
+    OrderIntent,
+    OrderIntents,
+)
 from tradewinds.eval.book import params_key
 from tradewinds.eval.window_sizer import WindowSizer
 from tradewinds.storage.decisions import (
@@ -70,6 +80,7 @@ class DecisionSettings:
     ack_wait_s: float = 60.0  # a close taken by a decision service that died is redelivered after this
     markets_seconds: float = 30.0  # how often the markets wanted are announced to the adapters
     max_window: int = 20_000
+    intents_per_message: int = 1_000  # well below NATS's 1 MB payload limit
 
 
 @dataclass
@@ -274,14 +285,50 @@ class DecisionService:
         return await self.handle_closes([(close, msg)])
 
     async def handle_closes(self, closes: list[tuple[ClosedCandle, Any]]) -> list[RecordedDecision]:
-        """Closes of different series: evaluated in parallel, recorded in one transaction."""
+        """Closes of different series: evaluated in parallel; each group of replies that is in is
+        recorded in one transaction and its intents published while the rest are evaluated."""
         prepared = [p for p in (self._prepare(close, msg) for close, msg in closes) if p is not None]
         if not prepared:
             return []
-        replies = await asyncio.gather(*(self._evaluate_close(p) for p in prepared))
-        plans = [
-            plan_results(p.due, reply.results, p.stale) for p, reply in zip(prepared, replies, strict=True)
-        ]
+        started = time.perf_counter()
+        evaluating = {asyncio.create_task(self._evaluate_close(p)): p for p in prepared}
+        decided: list[RecordedDecision] = []
+        publishing: list[asyncio.Task[None]] = []
+        recording_s, transactions = 0.0, 0
+        try:
+            while evaluating:
+                done, _ = await asyncio.wait(evaluating, return_when=asyncio.FIRST_COMPLETED)
+                ready = [(evaluating.pop(task), task.result()) for task in done]
+                before = time.perf_counter()
+                recorded = await self._record(ready)
+                recording_s, transactions = recording_s + time.perf_counter() - before, transactions + 1
+                for due, decisions in recorded:
+                    decided += decisions
+                    publishing.append(asyncio.create_task(self._publish_intents(due.close, decisions)))
+        except BaseException:
+            for task in evaluating:
+                task.cancel()
+            await asyncio.gather(*evaluating, *publishing, return_exceptions=True)
+            raise
+        await asyncio.gather(*publishing)  # before the closes are acknowledged
+        log.info(
+            "decision: %d closes, %d assignments due, %d decisions, in %.0f ms (recording %.0f ms in %d"
+            " transactions)",
+            len(prepared),
+            sum(len(p.due) for p in prepared),
+            sum(1 for d in decided if d.new and not d.stale),
+            (time.perf_counter() - started) * 1000,
+            recording_s * 1000,
+            transactions,
+        )
+        return decided
+
+    async def _record(
+        self, ready: list[tuple[_Due, EvaluationReply]]
+    ) -> list[tuple[_Due, list[RecordedDecision]]]:
+        """Record what the replies decided, in one transaction; per close, its decisions."""
+        prepared = [due for due, _ in ready]
+        plans = [plan_results(due.due, reply.results, due.stale) for due, reply in ready]
         pieces = [
             CloseRecord(p.close.candle.time, p.close.candle.close, plan.records, plan.decisions)
             for p, plan in zip(prepared, plans, strict=True)
@@ -299,21 +346,12 @@ class DecisionService:
                 for decision in outcome.decisions:
                     if not decision.stale:
                         self.roster.set_target(decision.assignment_id, decision.target)
-        decided: list[RecordedDecision] = []
-        publishing = []
         for plan, outcome in zip(plans, outcomes, strict=True):
             self.counters.evaluations += len(plan.records)
             self.counters.disabled += len(outcome.disabled)
-            for decision in outcome.decisions:
-                decided.append(decision)
-                if decision.stale:
-                    self.counters.stale += 1
-                    continue
-                if decision.new:
-                    self.counters.decisions += 1
-                publishing.append(self._publish_intent(decision))
-        await asyncio.gather(*publishing)
-        return decided
+            self.counters.stale += sum(1 for d in outcome.decisions if d.stale)
+            self.counters.decisions += sum(1 for d in outcome.decisions if d.new and not d.stale)
+        return [(due, outcome.decisions) for due, outcome in zip(prepared, outcomes, strict=True)]
 
     def _prepare(self, close: ClosedCandle, msg: Any) -> _Due | None:
         timeframe = Timeframe(close.timeframe)
@@ -376,11 +414,27 @@ class DecisionService:
             if self._stopping:
                 raise RuntimeError("stopping: the close is left for the next start")
 
-    async def _publish_intent(self, decision: RecordedDecision) -> None:
+    async def _publish_intents(self, close: ClosedCandle, decisions: list[RecordedDecision]) -> None:
+        """The close's intents as `OrderIntents` messages of at most `intents_per_message`."""
+        intents = [i for i in (self._intent(d) for d in decisions if not d.stale) if i is not None]
+        js = self.bus.jetstream()
+        size = self.settings.intents_per_message
+        for start in range(0, len(intents), size):
+            chunk = intents[start : start + size]
+            bundle = OrderIntents(bundle_id=_bundle_id(close, chunk), intents=chunk)
+            await js.publish(
+                subjects.order_intents(close.exchange),
+                codec.encode(bundle),
+                stream=subjects.ORDERS_STREAM,
+                headers={"Nats-Msg-Id": bundle.bundle_id},
+            )
+            self.counters.intents += len(chunk)
+
+    def _intent(self, decision: RecordedDecision) -> OrderIntent | None:
         assignment = self.roster.get(decision.assignment_id)
         if assignment is None:  # disabled or removed meanwhile: its target is recorded, nothing trades
-            return
-        intent = OrderIntent(
+            return None
+        return OrderIntent(
             intent_id=decision.intent_id,
             assignment_id=assignment.id,
             user_id=assignment.user_id,
@@ -393,14 +447,6 @@ class DecisionService:
             candle_close=decision.candle_close,
             decided_ms=decision.created_ms,
         )
-        js = self.bus.jetstream()
-        await js.publish(
-            subjects.order_intents(assignment.exchange),
-            codec.encode(intent),
-            stream=subjects.ORDERS_STREAM,
-            headers={"Nats-Msg-Id": decision.intent_id},
-        )
-        self.counters.intents += 1
 
     # -- status ---------------------------------------------------------------------------
 
@@ -434,6 +480,12 @@ class _Due:
     timeframe: Timeframe
     due: list[Assignment]
     stale: bool
+
+
+def _bundle_id(close: ClosedCandle, intents: list[OrderIntent]) -> str:
+    """Equal for the same intents of the same close (a redelivered close is stored once)."""
+    digest = hashlib.blake2b("|".join(i.intent_id for i in intents).encode(), digest_size=8).hexdigest()
+    return f"{close.exchange}:{close.symbol}:{close.timeframe}:{close.candle.time}:{digest}"
 
 
 def _waves(series: list[list[tuple[ClosedCandle, Any]]]) -> list[list[tuple[ClosedCandle, Any]]]:

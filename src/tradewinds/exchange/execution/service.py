@@ -41,6 +41,7 @@ from tradewinds.exchange.adapter import (
     InvalidOrder,
     MarketInfo,
 )
+from tradewinds.exchange.execution.delivery import Delivery, decode_intents
 from tradewinds.exchange.execution.executor import ExecutionSettings, Executor, Outcome
 from tradewinds.exchange.execution.paper_lane import PaperLane
 from tradewinds.exchange.execution.prices import LatestPrices
@@ -62,8 +63,8 @@ class ServiceSettings:
     execution: ExecutionSettings = field(default_factory=ExecutionSettings)
     ack_wait_s: float = 10.0  # an intent not acknowledged by then (its process died) is delivered again
     retry_delay_s: float = 5.0  # an intent left unknown is delivered again after this
-    batch: int = 512  # intents fetched at once (paper ones are recorded in one transaction)
-    exchange_tasks: int = 64  # exchange intents being executed at once, at most
+    batch: int = 512  # messages fetched at once (their paper intents: one transaction)
+    max_unsettled: int = 2_000  # messages taken and not yet settled: no more are fetched meanwhile
 
 
 @dataclass
@@ -129,6 +130,8 @@ class ExecutionService:
         self._exchange_venues: dict[str, Venue] = {}  # by key name (_key_of)
         self._key_names: dict[int, str] = {}  # account id -> key name
         self._kinds: dict[int, str] = {}  # account id -> AccountKind value (it never changes)
+        self._deliveries: set[Delivery] = set()  # messages with intents still executing
+        self._room = asyncio.Event()  # set when a delivery settles (room to fetch more)
         self._locks: dict[str, asyncio.Lock] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._consumer: asyncio.Task[None] | None = None
@@ -173,6 +176,9 @@ class ExecutionService:
             for task in self._tasks:
                 task.cancel()
             await asyncio.gather(*self._tasks, return_exceptions=True)
+        for delivery in self._deliveries:
+            delivery.abandon()
+        self._deliveries.clear()
         if self._presence is not None:
             await self._presence.stop()
         if self._price_sub is not None:
@@ -221,9 +227,13 @@ class ExecutionService:
     # ------------------------------------------------------------------ intents
 
     async def _consume(self, subscription: Any) -> None:
-        slots = asyncio.Semaphore(self.settings.exchange_tasks)
+        # Exchange intents wait for their key's turn (its rate-limit budget): they never hold up
+        # fetching, or paper intents would wait behind a slow key.
         paper_slots = asyncio.Semaphore(2)  # one batch recording, the next one ready
         while True:
+            while len(self._deliveries) >= self.settings.max_unsettled:
+                self._room.clear()
+                await self._room.wait()
             try:
                 messages = await subscription.fetch(self.settings.batch, timeout=1.0)
             except (TimeoutError, nats.errors.TimeoutError):  # nats-py raises either when idle
@@ -232,39 +242,45 @@ class ExecutionService:
                 log.warning("%s: intents cannot be fetched now (%s)", self.exchange, exc)
                 await asyncio.sleep(1.0)
                 continue
-            intents = [item for item in [await self._decoded(msg) for msg in messages] if item is not None]
+            deliveries = [d for d in [await self._delivery(msg) for msg in messages] if d is not None]
+            items = [(intent, delivery) for delivery in deliveries for intent in delivery.intents]
             try:
-                paper = await self._paper_accounts({intent.account_id for intent, _ in intents})
+                paper = await self._paper_accounts({intent.account_id for intent, _ in items})
             except Exception as exc:  # the database is away: every intent is delivered again
                 log.warning("%s: accounts cannot be read now (%s)", self.exchange, exc)
-                for _, msg in intents:
-                    with contextlib.suppress(Exception):
-                        await msg.nak(delay=self.settings.retry_delay_s)
+                for delivery in deliveries:
+                    await delivery.hand_back()
                 continue
-            on_paper = [item for item in intents if item[0].account_id in paper]
+            on_paper = [item for item in items if item[0].account_id in paper]
             if on_paper:
                 await paper_slots.acquire()
                 self._spawn(self._handle_paper(on_paper), paper_slots)
-            for intent, msg in intents:
+            for intent, delivery in items:
                 if intent.account_id not in paper:
-                    await slots.acquire()
-                    self._spawn(self._handle(intent, msg), slots)
+                    self._spawn(self._handle(intent, delivery))
 
-    def _spawn(self, work: Any, slots: asyncio.Semaphore) -> None:
+    def _spawn(self, work: Any, slots: asyncio.Semaphore | None = None) -> None:
         task = asyncio.create_task(work)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
-        task.add_done_callback(lambda _t: slots.release())
+        if slots is not None:
+            task.add_done_callback(lambda _t: slots.release())
 
-    async def _decoded(self, msg: Any) -> tuple[OrderIntent, Any] | None:
+    async def _delivery(self, msg: Any) -> Delivery | None:
         try:
-            intent = codec.decode(msg.data, OrderIntent)
+            intents = decode_intents(msg.data)
         except msgspec.DecodeError as exc:
             log.error("%s: an order intent that does not decode was dropped: %s", self.exchange, exc)
             await msg.term()
             return None
-        self.counters.intents += 1
-        return intent, msg
+        if not intents:
+            with contextlib.suppress(Exception):
+                await msg.ack()
+            return None
+        self.counters.intents += len(intents)
+        delivery = Delivery(msg, intents, self.settings.ack_wait_s, self.settings.retry_delay_s)
+        self._deliveries.add(delivery)
+        return delivery
 
     async def _paper_accounts(self, account_ids: set[int]) -> set[int]:
         """Which of the accounts are paper accounts (one that is not in the database is not)."""
@@ -276,10 +292,8 @@ class ExecutionService:
                 self._kinds.update({int(a): str(kind) for a, kind in rows.all()})
         return {a for a in account_ids if self._kinds.get(a) == AccountKind.PAPER.value}
 
-    async def _handle_paper(self, items: list[tuple[OrderIntent, Any]]) -> None:
-        """A batch of paper intents, in one transaction; all acknowledged, or all delivered again."""
-        messages = [msg for _, msg in items]
-        keep_alive = asyncio.create_task(_keep_alive_all(messages, self.settings.ack_wait_s / 3))
+    async def _handle_paper(self, items: list[tuple[OrderIntent, Delivery]]) -> None:
+        """A batch of paper intents, recorded in one transaction (or not at all: delivered again)."""
         try:
             async with self._paper_turn:
                 outcomes = await self.paper.execute([intent for intent, _ in items], self.executor)
@@ -287,18 +301,10 @@ class ExecutionService:
             self.counters.errors += 1
             log.exception("%d paper intents failed; they will be delivered again", len(items))
             outcomes = [Outcome.RETRY] * len(items)
-        finally:
-            keep_alive.cancel()
-        for msg, outcome in zip(messages, outcomes, strict=True):
-            with contextlib.suppress(Exception):  # an unacknowledged intent is delivered again
-                if outcome is Outcome.DONE:
-                    await msg.ack()
-                else:
-                    self.counters.retried += 1
-                    await msg.nak(delay=self.settings.retry_delay_s)
+        for (_, delivery), outcome in zip(items, outcomes, strict=True):
+            await self._settle(delivery, outcome)
 
-    async def _handle(self, intent: OrderIntent, msg: Any) -> None:
-        keep_alive = asyncio.create_task(_keep_alive(msg, self.settings.ack_wait_s / 3))
+    async def _handle(self, intent: OrderIntent, delivery: Delivery) -> None:
         try:
             # The assignment's lock is taken before any other await, in the order intents arrive,
             # so one assignment's decisions execute in order; then its key's (one at a time per key).
@@ -311,13 +317,15 @@ class ExecutionService:
             self.counters.errors += 1
             log.exception("intent %s failed; it will be delivered again", intent.intent_id)
             outcome = Outcome.RETRY
-        finally:
-            keep_alive.cancel()
-        if outcome is Outcome.DONE:
-            await msg.ack()
-        else:
+        await self._settle(delivery, outcome)
+
+    async def _settle(self, delivery: Delivery, outcome: Outcome) -> None:
+        if outcome is Outcome.RETRY:
             self.counters.retried += 1
-            await msg.nak(delay=self.settings.retry_delay_s)
+        await delivery.settle(outcome)
+        if delivery.finished:
+            self._deliveries.discard(delivery)
+            self._room.set()
 
     async def _execute(self, intent: OrderIntent) -> Outcome:
         try:
@@ -425,19 +433,3 @@ class ExecutionService:
             self.prices.observe(codec.decode(msg.data, CandleUpdate))
         except msgspec.DecodeError:
             return
-
-
-async def _keep_alive_all(messages: list[Any], every_s: float) -> None:
-    while True:
-        await asyncio.sleep(every_s)
-        for msg in messages:
-            with contextlib.suppress(Exception):
-                await msg.in_progress()
-
-
-async def _keep_alive(msg: Any, every_s: float) -> None:
-    """Tell JetStream the intent is being worked on, so a long execution is not delivered twice."""
-    while True:
-        await asyncio.sleep(every_s)
-        with contextlib.suppress(Exception):
-            await msg.in_progress()
