@@ -369,11 +369,6 @@ async def test_refusals_are_recorded_as_the_executor_records_them(engine: AsyncE
     assert [name for name, fills in lane.fills.items() if fills] == ["trades"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the lane checks refusals before planning: a paused slice with nothing to trade gets a "
-    "'not placed' note where the executor records nothing",
-)
 async def test_a_refused_intent_with_nothing_to_trade_records_what_the_executor_records(
     engine: AsyncEngine,
 ) -> None:
@@ -384,11 +379,6 @@ async def test_a_refused_intent_with_nothing_to_trade_records_what_the_executor_
     assert lane == single
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a redelivered intent goes to Executor.execute, whose InvalidOrder for a market no longer "
-    "listed escapes PaperLane.execute: the whole batch fails and the intents after it are not traded",
-)
 async def test_a_redelivered_intent_whose_market_is_gone_does_not_stop_the_batch(engine: AsyncEngine) -> None:
     slices = await one_account(engine, "2000", a="ALPHA/USD 1000", b="BETA/USD 1000")
     service = make_service(engine)

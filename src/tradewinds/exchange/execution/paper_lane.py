@@ -119,9 +119,18 @@ class PaperLane:
                 outcomes += await self._trade_run(rest[:run], known)
                 rest = rest[run:]
             else:
-                outcomes.append(await executor.execute(rest[0]))
+                outcomes.append(await self._continue(rest[0], executor))
                 rest = rest[1:]
         return outcomes
+
+    async def _continue(self, intent: OrderIntent, executor: Executor) -> Outcome:
+        """An intent with records: the executor continues from them (as the service calls it)."""
+        try:
+            return await executor.execute(intent)
+        except InvalidOrder as exc:  # the market is gone: recorded once, never retried
+            log.error("intent %s: %s", intent.intent_id, exc)
+            await executor.note_unplaceable(intent, str(exc))
+            return Outcome.DONE
 
     # ------------------------------------------------------------------ reading
 
@@ -190,19 +199,17 @@ class PaperLane:
                 intent.assignment_id,
             )
             return
-        newest = known.newest_decision.get(intent.assignment_id)
-        if newest is not None and newest > intent.candle_time_ms:
-            reason = f"superseded by the decision on the candle of {format_time_ms(newest)}"
-            self._note(intent, context, 0, reason, staged)
-            return
-        refusal = context.refusal()
-        if refusal is not None:
-            self._note(intent, context, 0, refusal, staged)
-            return
+        # The executor's order of checks, so both record the same: the market, a newer
+        # decision, then the plan, and a refusal (a pause) only when there is an order to place.
         try:
             market = await self.market_of(intent.symbol)
         except InvalidOrder as exc:  # the market is gone: nothing can be placed for this decision
             self._note(intent, context, 0, str(exc), staged)
+            return
+        newest = known.newest_decision.get(intent.assignment_id)
+        if newest is not None and newest > intent.candle_time_ms:
+            reason = f"superseded by the decision on the candle of {format_time_ms(newest)}"
+            self._note(intent, context, 0, reason, staged)
             return
         account_id = context.account.id
         venue = staged.venues.get(account_id)
@@ -219,6 +226,11 @@ class PaperLane:
             if plan.kind is not PlanKind.ORDER or plan.order is None:
                 if leg == 0 and plan.kind is PlanKind.BELOW_MINIMUM:
                     self._note(intent, context, 0, "nothing to do: " + plan.reason, staged)
+                return
+            refusal = context.refusal()
+            if refusal is not None:
+                if leg == 0:
+                    self._note(intent, context, 0, refusal, staged)
                 return
             row = self.records.new_row(intent, context, leg, plan.order.side, plan.order.amount)
             staged.orders.append(row)
