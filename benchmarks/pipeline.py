@@ -248,12 +248,18 @@ async def close_minute(
 
 
 async def settled_orders(engine: AsyncEngine, minute: int, quiet_s: float, within_s: float) -> None:
-    """Wait until no order for `minute` was added or changed for `quiet_s` (at most `within_s`)."""
+    """Wait until no paper order for `minute` was added or changed for `quiet_s` (at most
+    `within_s`). Orders on the fake exchange are paced by the keys' rate limits: those that
+    reached it by then are measured."""
     deadline, last, since = time.monotonic() + within_s, (-1, -1), time.monotonic()
+    query = (
+        select(func.count(OrderRow.id), func.max(OrderRow.updated_ms))
+        .join(TradingAccountRow, TradingAccountRow.id == OrderRow.account_id)
+        .where(OrderRow.candle_time_ms == minute, TradingAccountRow.kind == "paper")
+    )
     while time.monotonic() < deadline:
         async with AsyncSession(engine) as session:
-            query = select(func.count(OrderRow.id), func.max(OrderRow.updated_ms))
-            now = tuple((await session.execute(query.where(OrderRow.candle_time_ms == minute))).one())
+            now = tuple((await session.execute(query)).one())
         if now != last:
             last, since = now, time.monotonic()
         elif time.monotonic() - since >= quiet_s:
@@ -269,9 +275,7 @@ async def measure(
     sent: dict[str, int],
     settle_s: float,
 ) -> str:
-    await asyncio.sleep(1)
-    await settled_orders(engine, minute, quiet_s=settle_s, within_s=120)
-    async with AsyncSession(engine) as session:
+    async with AsyncSession(engine) as session:  # now: the next minute will close by time later
         evaluated = (
             await session.execute(
                 select(AssignmentRow.id, AssignmentRow.symbol, AssignmentRow.last_eval_ms).where(
@@ -279,6 +283,9 @@ async def measure(
                 )
             )
         ).all()
+    await asyncio.sleep(1)
+    await settled_orders(engine, minute, quiet_s=settle_s, within_s=60)
+    async with AsyncSession(engine) as session:
         orders = (
             await session.execute(
                 select(
@@ -304,6 +311,9 @@ async def measure(
                 await session.scalars(select(TradingAccountRow.id).where(TradingAccountRow.kind == "paper"))
             ).all()
         )
+        paper_assignments = set(
+            (await session.scalars(select(AssignmentRow.id).where(AssignmentRow.account_id.in_(paper)))).all()
+        )
     by_symbol = {symbol(p): t for p, t in sent.items()}
     decided = [row.last_eval_ms - by_symbol[row.symbol] for row in evaluated if row.last_eval_ms]
     published = [
@@ -321,14 +331,15 @@ async def measure(
     span_s = max(max(decided, default=0), 1) / 1000  # from the first closing frame to the last record
     rate = len(decided) / span_s
     changed = len(changed_ids)
+    fake_changed = changed - sum(1 for aid, _ in changed_ids if aid in paper_assignments)
     return (
         f"  evaluated {len(decided):>6,}  {percentiles(decided)}  ({rate:,.0f} evaluations/s)\n"
         f"  decided   {len(published):>6,}  {percentiles(published)}  (intent on the bus)\n"
         f"  orders    {len(on_paper) + len(on_fake):>6,}  {percentiles(on_paper + on_fake)}  (first legs"
         f" filled, of {changed:,} decisions to change)\n"
         f"    paper   {len(on_paper):>6,}  {percentiles(on_paper)}  (recorded with its fill)\n"
-        f"    fake    {len(on_fake):>6,}  {percentiles(on_fake)}  (reached the fake Bitfinex; five keys,"
-        " each within Bitfinex's 90 requests a minute)"
+        f"    fake    {len(on_fake):>6,}  {percentiles(on_fake)}  (of {fake_changed} reached the fake"
+        " Bitfinex while paper settled; 5 keys sharing Bitfinex's 90 requests a minute)"
     )
 
 
@@ -394,7 +405,9 @@ async def main(database: str | None) -> None:
                     workers += 1
                     children.append(start(f"eval-{workers}", "eval"))
                 await asyncio.sleep(8)
-                minute += MINUTE_MS
+                # The minute now running: one the core has not closed by time while earlier
+                # rounds' exchange orders were still paced out.
+                minute = max(minute + MINUTE_MS, now_ms() - now_ms() % MINUTE_MS)
                 sent = await close_minute(fake, pairs, prices, minute, move)
                 await wait_for(engine, minute, PAIRS * PER_PAIR, 120)
                 print(f"{workers} worker{'s' if workers > 1 else ''}, close {move:+.0%}:", flush=True)
@@ -413,7 +426,7 @@ async def main(database: str | None) -> None:
             )
             await bus.close()
             await asyncio.sleep(10)
-            minute += MINUTE_MS
+            minute = max(minute + MINUTE_MS, now_ms() - now_ms() % MINUTE_MS)
             sent = await close_minute(fake, pairs[:1], prices, minute, -0.03)
             await wait_for(engine, minute, 1, 60)
             print("one assignment, quiet system:", flush=True)
