@@ -12,6 +12,7 @@ from __future__ import annotations
 import decimal
 from collections.abc import Sequence
 from decimal import Decimal
+from typing import Protocol
 
 import msgspec
 from sqlalchemy import select
@@ -79,7 +80,28 @@ def order_record(row: OrderRow) -> OrderRecord:
     )
 
 
-def order_event(row: OrderRow) -> OrderEvent:
+class OrderFields(Protocol):
+    """What an order event is made of: an `OrderRow`, or an order staged in memory."""
+
+    id: int
+    assignment_id: int
+    user_id: int
+    intent_id: str
+    client_order_id: int
+    exchange: str
+    symbol: str
+    side: str
+    amount: Decimal
+    status: str
+    filled: Decimal
+    price: Decimal | None
+    fee: Decimal
+    fee_currency: str | None
+    error: str | None
+    updated_ms: int
+
+
+def order_event(row: OrderFields) -> OrderEvent:
     """What watchers hear about an order's change (subjects.order_events(user_id))."""
     return OrderEvent(
         order_id=row.id,

@@ -37,7 +37,7 @@ from tradewinds.exchange.adapter import InsufficientFunds, InvalidOrder, MarketI
 from tradewinds.exchange.execution.executor import Executor, Outcome
 from tradewinds.exchange.execution.planner import PlanKind, Pricing, plan_next
 from tradewinds.exchange.execution.prices import LatestPrices
-from tradewinds.exchange.execution.records import Context, IntentRecords, side_for
+from tradewinds.exchange.execution.records import Context, IntentRecords, note_error, order_fields, side_for
 from tradewinds.exchange.execution.venues import PaperVenue, last_fill_id, rebuild_paper_venue
 from tradewinds.exchange.paper import DuplicateClientOrderId
 from tradewinds.storage.orders import ledger_fill
@@ -67,11 +67,39 @@ class _Known:
     newest_fill: dict[int, int]  # account id -> its newest fill id
 
 
+@dataclass(slots=True)
+class _StagedOrder:
+    """An order row staged in memory (an ORM object cost more to build than its trade)."""
+
+    assignment_id: int
+    account_id: int
+    user_id: int
+    intent_id: str
+    leg: int
+    client_order_id: int
+    cid_date: str
+    exchange: str
+    symbol: str
+    side: str
+    amount: Decimal
+    filled: Decimal
+    fee: Decimal
+    status: str
+    candle_time_ms: int
+    created_ms: int
+    updated_ms: int
+    price: Decimal | None = None
+    fee_currency: str | None = None
+    error: str | None = None
+    exchange_order_id: str | None = None
+    id: int = 0
+
+
 @dataclass
 class _Staged:
     """The rows a batch adds, committed together."""
 
-    orders: list[OrderRow] = field(default_factory=list)
+    orders: list[_StagedOrder] = field(default_factory=list)
     reports: dict[int, OrderReport] = field(default_factory=dict)  # id(order row) -> its paper fill
     # The accounts traded, each taken once per batch: its staged fills are only in this one.
     venues: dict[int, PaperVenue] = field(default_factory=dict)
@@ -232,7 +260,10 @@ class PaperLane:
                 if leg == 0:
                     self._note(intent, context, 0, refusal, staged)
                 return
-            row = self.records.new_row(intent, context, leg, plan.order.side, plan.order.amount)
+            fields = order_fields(
+                intent, context, leg, plan.order.side, plan.order.amount, self.records.now_ms()
+            )
+            row = _StagedOrder(**fields)
             staged.orders.append(row)
             try:
                 report = await venue.place(row.symbol, plan.order.side, row.amount, row.client_order_id)
@@ -246,7 +277,9 @@ class PaperLane:
         log.warning("intent %s: stopped after %d orders", intent.intent_id, self.max_legs)
 
     def _note(self, intent: OrderIntent, context: Context, leg: int, reason: str, staged: _Staged) -> None:
-        row = self.records.note_row(intent, context, leg, side_for(intent), Decimal(0), reason)
+        fields = order_fields(intent, context, leg, side_for(intent), Decimal(0), self.records.now_ms())
+        row = _StagedOrder(**fields)
+        row.status, row.error = OrderState.CANCELED.value, note_error(reason)
         staged.orders.append(row)
         log.info("intent %s: %s", intent.intent_id, reason)
 
@@ -255,7 +288,7 @@ class PaperLane:
         the unit of work's per-object bookkeeping cost more than the trading)."""
         if not staged.orders:
             return
-        fills: list[tuple[OrderRow, LedgerFill]] = []
+        fills: list[tuple[_StagedOrder, LedgerFill]] = []
         recorded_ms = self.records.now_ms()  # what watchers and the benchmark read as "recorded"
         for row in staged.orders:
             row.updated_ms = recorded_ms
@@ -289,11 +322,11 @@ class PaperLane:
 _ORDER_COLUMNS = [c.key for c in OrderRow.__table__.columns if c.key != "id"]
 
 
-def _columns(row: OrderRow) -> dict[str, object]:
+def _columns(row: _StagedOrder) -> dict[str, object]:
     return {key: getattr(row, key) for key in _ORDER_COLUMNS}
 
 
-def _fill_columns(row: OrderRow, fill: LedgerFill) -> dict[str, object]:
+def _fill_columns(row: _StagedOrder, fill: LedgerFill) -> dict[str, object]:
     return {
         "order_id": row.id,
         "assignment_id": row.assignment_id,
@@ -307,7 +340,7 @@ def _fill_columns(row: OrderRow, fill: LedgerFill) -> dict[str, object]:
     }
 
 
-def _ledger_fill(row: OrderRow, report: OrderReport) -> LedgerFill:
+def _ledger_fill(row: _StagedOrder, report: OrderReport) -> LedgerFill:
     """A paper order's one fill (all of it at once): what `storage.orders.apply_fill_report` records
     for a first report."""
     assert report.average_price is not None, "a paper order fills at once, at a price"

@@ -22,7 +22,7 @@ from tradewinds.domain.times import format_time_ms
 from tradewinds.domain.trading import OrderIntent, OrderState, client_order_id
 from tradewinds.exchange.adapter import OrderReport, OrderSide, OrderStatus
 from tradewinds.exchange.resume import wall_clock_ms
-from tradewinds.storage.orders import apply_fill_report, orders_of_intent
+from tradewinds.storage.orders import OrderFields, apply_fill_report, orders_of_intent
 from tradewinds.storage.trading_models import (
     AssignmentRow,
     DecisionRow,
@@ -47,7 +47,7 @@ TERMINAL = {
     OrderState.FAILED.value,
 }
 
-Publish = Callable[[OrderRow], Awaitable[None]]
+Publish = Callable[[OrderFields], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -124,34 +124,14 @@ class IntentRecords:
     def new_row(
         self, intent: OrderIntent, context: Context, leg: int, side: OrderSide, amount: Decimal
     ) -> OrderRow:
-        now = self.now_ms()
-        return OrderRow(
-            assignment_id=intent.assignment_id,
-            account_id=context.account.id,
-            user_id=context.user.id,
-            intent_id=intent.intent_id,
-            leg=leg,
-            client_order_id=client_order_id(intent.intent_id, leg),
-            cid_date=format_time_ms(now)[:10],
-            exchange=intent.exchange,
-            symbol=intent.symbol,
-            side=side.value,
-            amount=amount,
-            filled=Decimal(0),
-            fee=Decimal(0),
-            status=OrderState.PENDING.value,
-            candle_time_ms=intent.candle_time_ms,
-            created_ms=now,
-            updated_ms=now,
-        )
+        return OrderRow(**order_fields(intent, context, leg, side, amount, self.now_ms()))
 
     def note_row(
         self, intent: OrderIntent, context: Context, leg: int, side: OrderSide, amount: Decimal, reason: str
     ) -> OrderRow:
         """The row that says why a decision placed no order (not written yet)."""
         row = self.new_row(intent, context, leg, side, amount)
-        row.status = OrderState.CANCELED.value
-        row.error = reason if reason.startswith("nothing to do") else NOT_PLACED + reason
+        row.status, row.error = OrderState.CANCELED.value, note_error(reason)
         return row
 
     async def record_pending(
@@ -227,6 +207,36 @@ class IntentRecords:
             current.error = error
             current.updated_ms = self.now_ms()
             await session.commit()
+
+
+def order_fields(
+    intent: OrderIntent, context: Context, leg: int, side: OrderSide, amount: Decimal, now_ms: int
+) -> dict[str, Any]:
+    """The columns of a new (pending) order of `intent`'s `leg`, its client order id derived."""
+    return {
+        "assignment_id": intent.assignment_id,
+        "account_id": context.account.id,
+        "user_id": context.user.id,
+        "intent_id": intent.intent_id,
+        "leg": leg,
+        "client_order_id": client_order_id(intent.intent_id, leg),
+        "cid_date": format_time_ms(now_ms)[:10],
+        "exchange": intent.exchange,
+        "symbol": intent.symbol,
+        "side": side.value,
+        "amount": amount,
+        "filled": Decimal(0),
+        "fee": Decimal(0),
+        "status": OrderState.PENDING.value,
+        "candle_time_ms": intent.candle_time_ms,
+        "created_ms": now_ms,
+        "updated_ms": now_ms,
+    }
+
+
+def note_error(reason: str) -> str:
+    """The error of a row that records why no order was placed."""
+    return reason if reason.startswith("nothing to do") else NOT_PLACED + reason
 
 
 def side_for(intent: OrderIntent) -> OrderSide:

@@ -51,9 +51,9 @@ from tradewinds.exchange.execution.venues import (
     open_exchange_venue,
 )
 from tradewinds.exchange.resume import wall_clock_ms
-from tradewinds.storage.orders import in_flight_orders, order_event
+from tradewinds.storage.orders import OrderFields, in_flight_orders, order_event
 from tradewinds.storage.secrets import SecretBox
-from tradewinds.storage.trading_models import OrderRow, TradingAccountRow
+from tradewinds.storage.trading_models import TradingAccountRow
 
 log = logging.getLogger("tradewinds.execution")
 
@@ -407,7 +407,7 @@ class ExecutionService:
             raise InvalidOrder(f"{self.exchange} no longer lists {symbol}; no order can be placed")
         return market
 
-    async def _publish(self, row: OrderRow) -> None:
+    async def _publish(self, row: OrderFields) -> None:
         self.counters.order_events += 1
         with contextlib.suppress(Exception):  # watchers only; the records are the truth
             await self.bus.publish(subjects.order_events(row.user_id), codec.encode(order_event(row)))
