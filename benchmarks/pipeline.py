@@ -414,9 +414,21 @@ async def main(database: str | None) -> None:
                 print(await measure(engine, fake, clock, minute, sent, settle_s=4), flush=True)
             # Quiet: one assignment alone.
             async with AsyncSession(engine) as session, session.begin():
-                one = await session.scalar(
-                    select(AssignmentRow.id).where(AssignmentRow.symbol == symbol(pairs[0])).limit(1)
-                )
+                # An SMA band on paper, moved against its position: it changes, and trades.
+                one, target = (
+                    await session.execute(
+                        select(AssignmentRow.id, AssignmentRow.target)
+                        .join(StrategyVersionRow, StrategyVersionRow.id == AssignmentRow.version_id)
+                        .join(StrategyRow, StrategyRow.id == StrategyVersionRow.strategy_id)
+                        .join(TradingAccountRow, TradingAccountRow.id == AssignmentRow.account_id)
+                        .where(
+                            AssignmentRow.symbol == symbol(pairs[0]),
+                            StrategyRow.name == "sma-band",
+                            TradingAccountRow.kind == "paper",
+                        )
+                        .limit(1)
+                    )
+                ).one()
                 await session.execute(
                     update(AssignmentRow).where(AssignmentRow.id != one).values(enabled=False)
                 )
@@ -427,7 +439,7 @@ async def main(database: str | None) -> None:
             await bus.close()
             await asyncio.sleep(10)
             minute = max(minute + MINUTE_MS, now_ms() - now_ms() % MINUTE_MS)
-            sent = await close_minute(fake, pairs[:1], prices, minute, -0.03)
+            sent = await close_minute(fake, pairs[:1], prices, minute, -0.06 if target == "long" else 0.06)
             await wait_for(engine, minute, 1, 60)
             print("one assignment, quiet system:", flush=True)
             print(await measure(engine, fake, clock, minute, sent, settle_s=3), flush=True)

@@ -9,9 +9,11 @@ from decimal import Decimal
 import pytest
 
 from tradewinds.core.decision.markets import wanted_markets
-from tradewinds.core.decision.plan import ExchangeClocks, Roster, is_stale, plan_results
+from tradewinds.core.decision.plan import ExchangeClocks, Roster, intent_bundles, is_stale, plan_results
+from tradewinds.domain.candles import Candle
+from tradewinds.domain.messages import ClosedCandle, CloseReason
 from tradewinds.domain.timeframes import Timeframe
-from tradewinds.domain.trading import Assignment, EvaluationOutcome, EvaluationResult
+from tradewinds.domain.trading import Assignment, EvaluationOutcome, EvaluationResult, intent_id
 from tradewinds.eval.window_rules import (
     DEFAULT_WINDOW,
     MAX_WINDOW,
@@ -21,6 +23,7 @@ from tradewinds.eval.window_rules import (
     decay_candles,
     window_size,
 )
+from tradewinds.storage.decisions import RecordedDecision
 
 M = 60_000
 T = 1_700_000_000_000 - 1_700_000_000_000 % M
@@ -136,3 +139,23 @@ def test_a_disabled_result_fails_and_disables_at_once() -> None:
     result = EvaluationResult(1, EvaluationOutcome.DISABLED, None, "stopped the process 3 times")
     [record] = plan_results([assignment(1)], [result], stale=False).records
     assert record.failed and record.disable and record.outcome == "disabled"
+
+
+def test_a_close_s_intents_travel_in_bundles_whose_id_repeats_for_the_same_intents() -> None:
+    roster = Roster([assignment(aid) for aid in range(1, 6)])
+    close = ClosedCandle(
+        "sim", "A/USD", "1m", Candle(60_000, 1.0, 1.0, 1.0, 1.0, 1.0), CloseReason.NEXT_CANDLE
+    )
+
+    def decided(aid: int, stale: bool = False) -> RecordedDecision:
+        return RecordedDecision(aid, intent_id(aid, 60_000), "long", "short", 60_000, 1.0, 7, stale, new=True)
+
+    decisions = [decided(1), decided(2, stale=True), decided(3), decided(4), decided(99), decided(5)]
+    bundles = intent_bundles(close, decisions, roster, size=2)
+    # Stale decisions place no order; an assignment no longer enabled (99) has none either.
+    assert [[i.assignment_id for i in b.intents] for b in bundles] == [[1, 3], [4, 5]]
+    assert all(i.target == "long" and i.candle_time_ms == 60_000 for b in bundles for i in b.intents)
+    again = intent_bundles(close, list(decisions), roster, size=2)  # as a redelivered close makes them
+    assert [b.bundle_id for b in again] == [b.bundle_id for b in bundles]  # a redelivery is stored once
+    assert len({b.bundle_id for b in bundles}) == 2
+    assert intent_bundles(close, [decided(2, stale=True)], roster, size=2) == []

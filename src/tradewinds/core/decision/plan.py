@@ -1,14 +1,17 @@
-"""Pure planning for the decision service: who is due at a close, staleness, what a reply decides."""
+"""Pure planning for the decision service: who is due at a close, staleness, what a reply
+decides, and the messages that carry the decided intents."""
 
 from __future__ import annotations
 
 import bisect
+import hashlib
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 from tradewinds.domain.candle_arrays import CandleArrays
+from tradewinds.domain.messages import ClosedCandle
 from tradewinds.domain.timeframes import MINUTE_MS, Timeframe
 from tradewinds.domain.trading import (
     Assignment,
@@ -16,9 +19,11 @@ from tradewinds.domain.trading import (
     EvaluationOutcome,
     EvaluationRequest,
     EvaluationResult,
+    OrderIntent,
+    OrderIntents,
 )
 from tradewinds.eval.window_codec import encode_window
-from tradewinds.storage.decisions import DecisionRequest, EvaluationRecord
+from tradewinds.storage.decisions import DecisionRequest, EvaluationRecord, RecordedDecision
 
 SeriesId = tuple[str, str, str]  # exchange, symbol, timeframe
 FAILURES = (
@@ -189,3 +194,37 @@ def group_by_series(items: Iterable[tuple[SeriesId, object]]) -> dict[SeriesId, 
     for series, item in items:
         out[series].append(item)
     return dict(out)
+
+
+def intent_bundles(
+    close: ClosedCandle, decisions: Sequence[RecordedDecision], roster: Roster, size: int
+) -> list[OrderIntents]:
+    """The close's intents (not stale, assignment still enabled) as messages of at most `size`,
+    each with an id that is equal for the same intents of the same close (stored once)."""
+    intents = [i for i in (_intent(d, roster) for d in decisions if not d.stale) if i is not None]
+    bundles = []
+    for start in range(0, len(intents), size):
+        chunk = intents[start : start + size]
+        digest = hashlib.blake2b("|".join(i.intent_id for i in chunk).encode(), digest_size=8).hexdigest()
+        bundle_id = f"{close.exchange}:{close.symbol}:{close.timeframe}:{close.candle.time}:{digest}"
+        bundles.append(OrderIntents(bundle_id=bundle_id, intents=chunk))
+    return bundles
+
+
+def _intent(decision: RecordedDecision, roster: Roster) -> OrderIntent | None:
+    assignment = roster.get(decision.assignment_id)
+    if assignment is None:  # disabled or removed meanwhile: its target is recorded, nothing trades
+        return None
+    return OrderIntent(
+        intent_id=decision.intent_id,
+        assignment_id=assignment.id,
+        user_id=assignment.user_id,
+        account_id=assignment.account_id,
+        exchange=assignment.exchange,
+        symbol=assignment.symbol,
+        timeframe=assignment.timeframe,
+        target=decision.target,
+        candle_time_ms=decision.candle_time_ms,
+        candle_close=decision.candle_close,
+        decided_ms=decision.created_ms,
+    )

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import logging
 import time
 from collections.abc import Callable
@@ -35,7 +34,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from tradewinds.bus import codec, streams, subjects
 from tradewinds.bus.presence import Presence
 from tradewinds.core.decision.markets import MarketsAnnouncer
-from tradewinds.core.decision.plan import ExchangeClocks, Roster, evaluation_request, is_stale, plan_results
+from tradewinds.core.decision.plan import (
+    ExchangeClocks,
+    Roster,
+    evaluation_request,
+    intent_bundles,
+    is_stale,
+    plan_results,
+)
 from tradewinds.core.decision.windows import WindowCache
 from tradewinds.domain.candle_arrays import CandleArrays
 from tradewinds.domain.candles import SeriesKey
@@ -45,8 +51,6 @@ from tradewinds.domain.trading import (
     Assignment,
     EvaluationReply,
     EvaluationRequest,
-    OrderIntent,
-    OrderIntents,
 )
 from tradewinds.eval.book import params_key
 from tradewinds.eval.window_sizer import WindowSizer
@@ -415,38 +419,15 @@ class DecisionService:
                 raise RuntimeError("stopping: the close is left for the next start")
 
     async def _publish_intents(self, close: ClosedCandle, decisions: list[RecordedDecision]) -> None:
-        """The close's intents as `OrderIntents` messages of at most `intents_per_message`."""
-        intents = [i for i in (self._intent(d) for d in decisions if not d.stale) if i is not None]
         js = self.bus.jetstream()
-        size = self.settings.intents_per_message
-        for start in range(0, len(intents), size):
-            chunk = intents[start : start + size]
-            bundle = OrderIntents(bundle_id=_bundle_id(close, chunk), intents=chunk)
+        for bundle in intent_bundles(close, decisions, self.roster, self.settings.intents_per_message):
             await js.publish(
                 subjects.order_intents(close.exchange),
                 codec.encode(bundle),
                 stream=subjects.ORDERS_STREAM,
                 headers={"Nats-Msg-Id": bundle.bundle_id},
             )
-            self.counters.intents += len(chunk)
-
-    def _intent(self, decision: RecordedDecision) -> OrderIntent | None:
-        assignment = self.roster.get(decision.assignment_id)
-        if assignment is None:  # disabled or removed meanwhile: its target is recorded, nothing trades
-            return None
-        return OrderIntent(
-            intent_id=decision.intent_id,
-            assignment_id=assignment.id,
-            user_id=assignment.user_id,
-            account_id=assignment.account_id,
-            exchange=assignment.exchange,
-            symbol=assignment.symbol,
-            timeframe=assignment.timeframe,
-            target=decision.target,
-            candle_time_ms=decision.candle_time_ms,
-            candle_close=decision.candle_close,
-            decided_ms=decision.created_ms,
-        )
+            self.counters.intents += len(bundle.intents)
 
     # -- status ---------------------------------------------------------------------------
 
@@ -480,12 +461,6 @@ class _Due:
     timeframe: Timeframe
     due: list[Assignment]
     stale: bool
-
-
-def _bundle_id(close: ClosedCandle, intents: list[OrderIntent]) -> str:
-    """Equal for the same intents of the same close (a redelivered close is stored once)."""
-    digest = hashlib.blake2b("|".join(i.intent_id for i in intents).encode(), digest_size=8).hexdigest()
-    return f"{close.exchange}:{close.symbol}:{close.timeframe}:{close.candle.time}:{digest}"
 
 
 def _waves(series: list[list[tuple[ClosedCandle, Any]]]) -> list[list[tuple[ClosedCandle, Any]]]:
