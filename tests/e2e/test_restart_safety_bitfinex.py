@@ -1,6 +1,6 @@
 """Restart safety on Bitfinex (issue 9): the fake Bitfinex (a thread of this test process) streams
 three markets, pushed by the test a minute every few seconds from two minutes in the past to a few
-ahead of the clock (a replay faster than the clock), up and down each minute so that fast
+ahead of the clock (a replay faster than the clock), up and down 2 % each minute so that fast
 EMA-cross strategies change position at every close. Assignments trade on an account on the fake
 exchange itself (its API key on the fake, its wallet funded) and on a paper account, all on
 `bitfinex` markets, so both execution paths run in one `tradewinds exchange bitfinex` process.
@@ -98,10 +98,10 @@ def minute_now() -> int:
 
 
 def price(symbol: str, minute: int) -> float:
-    """Up and down by 4 % each minute, with a slow drift: fast and slow EMAs cross at every close."""
+    """Up and down by 2 % each minute, with a slow drift: fast and slow EMAs cross at every close."""
     _, level, decimals = MARKETS[symbol]
-    drift = 0.01 * math.sin(minute / 7 + list(MARKETS).index(symbol))
-    return float(round(level * (1 + 0.04 * (-1) ** minute + drift), decimals))
+    drift = 0.005 * math.sin(minute / 7 + list(MARKETS).index(symbol))
+    return float(round(level * (1 + 0.02 * (-1) ** minute + drift), decimals))
 
 
 def row(symbol: str, time_ms: int) -> list[float]:
@@ -478,11 +478,13 @@ def test_killing_each_component_on_bitfinex_loses_and_doubles_nothing(
     # fake's wallets hold (they started with USD only).
     wallets = fake.call(lambda: {c: b for (k, c), (b, _) in server.accounts[API_KEY].wallets.items()})
     slices = [a for a in assignments if kind[a.account_id] == "exchange"]
-    for a in slices:  # never spent (much) more than it had: a buy executed twice would
+    # Never spent much more than it had (a buy executed twice would spend twice): a market order
+    # sized at the last streamed price may fill at the next minute's, up to 4 % higher.
+    for a in slices:
         exchange_fills = ledger(fills, a.id)
         for count in range(1, len(exchange_fills) + 1):
             book = book_of(a, exchange_fills[:count])
-            assert book.quote >= -a.allocation / 20 and book.base >= 0, (a.id, count, book)
+            assert book.quote >= -a.allocation / 10 and book.base >= 0, (a.id, count, book)
     quote = WALLET_USD
     for symbol in MARKETS:
         base_currency = symbol.split("/")[0]
