@@ -253,3 +253,32 @@ async def test_a_redelivered_close_republishes_its_recorded_decision_once(rig: R
 
 async def _true(value: bool) -> bool:
     return value
+
+
+async def test_an_old_close_redelivered_after_newer_ones_moves_nothing_back(rig: Rig) -> None:
+    """A close whose acknowledgement was lost comes again after newer closes were handled: its
+    decision was executed already, and it must not set the target (or the last evaluation) back,
+    or a later change would be missed."""
+    from tradewinds.domain.messages import ClosedCandle, CloseReason
+
+    world = rig.world
+    a = await world.assign("rising", LONG_WHEN_RISING)
+    candles = rising_candles(30)
+    await world.store(candles)
+    await rig.service.start()
+    old = ClosedCandle("sim", SYMBOL, "1m", candles[-1], CloseReason.NEXT_CANDLE)
+    assert [d.target for d in await rig.service.handle_close(old)] == ["long"]
+    drop = Candle(candles[-1].time + M, 100.0, 100.5, 99.5, 100.0, 1.0)  # below its SMA(3): short
+    await world.store([drop])
+    await rig.service.handle_close(ClosedCandle("sim", SYMBOL, "1m", drop, CloseReason.NEXT_CANDLE))
+    assert (await world.assignment(a)).target == "short"
+
+    await rig.service.handle_close(old)  # the redelivery
+    row = await world.assignment(a)
+    assert (row.target, row.last_eval_candle_ms, row.last_eval_target) == ("short", drop.time, "short")
+    assert rig.service.roster.get(a).target == "short"  # type: ignore[union-attr]
+
+    rise = Candle(drop.time + M, 200.0, 200.5, 199.5, 200.0, 1.0)  # long again: a change to trade
+    await world.store([rise])
+    decided = await rig.service.handle_close(ClosedCandle("sim", SYMBOL, "1m", rise, CloseReason.NEXT_CANDLE))
+    assert [(d.target, d.new, d.stale) for d in decided] == [("long", True, False)]

@@ -232,9 +232,13 @@ async def _record_last_evaluations(conn: AsyncConnection, closes: Sequence[Close
         return
     table = AssignmentRow.__table__
     assert isinstance(table, Table)
+    # An old close redelivered after newer ones (its acknowledgement was lost) moves nothing back.
     statement = (
         update(table)
-        .where(table.c.id == bindparam("b_id"))
+        .where(
+            table.c.id == bindparam("b_id"),
+            (table.c.last_eval_candle_ms.is_(None)) | (table.c.last_eval_candle_ms <= bindparam("b_candle")),
+        )
         .values(
             last_eval_candle_ms=bindparam("b_candle"),
             last_eval_outcome=bindparam("b_outcome"),

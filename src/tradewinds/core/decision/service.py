@@ -348,7 +348,9 @@ class DecisionService:
                         self.settings.max_failures,
                     )
                 for decision in outcome.decisions:
-                    if not decision.stale:
+                    # One recorded by an earlier delivery moved the target then; set again now, an
+                    # old close redelivered after newer ones would set it back and hide a change.
+                    if decision.new and not decision.stale:
                         self.roster.set_target(decision.assignment_id, decision.target)
         for plan, outcome in zip(plans, outcomes, strict=True):
             self.counters.evaluations += len(plan.records)
