@@ -154,6 +154,18 @@ class _SharedBuffer:
                 self.path.unlink()
 
 
+def _close_inherited(keep: tuple[int, ...]) -> None:
+    """Close every descriptor the fork inherited but stdio and `keep`. A server that checks a
+    strategy forks this worker too: holding copies of its sockets, the worker kept every browser
+    connection open at that moment from closing, and after a few pages Chromium had no
+    connection left to the desk (six a host)."""
+    low = 3
+    for fd in sorted(keep):
+        os.closerange(low, fd)
+        low = fd + 1
+    os.closerange(low, os.sysconf("SC_OPEN_MAX"))
+
+
 class _HistoryWorker:
     """A child process, kept warm between runs, that runs strategies over histories.
 
@@ -173,8 +185,7 @@ class _HistoryWorker:
         self.result_read, result_write = os.pipe()
         self.pid = os.fork()
         if self.pid == 0:  # pragma: no cover - the child never returns
-            os.close(self.job_write)
-            os.close(self.result_read)
+            _close_inherited(keep=(job_read, result_write))
             _serve(job_read, result_write, self.header)
         os.close(job_read)
         os.close(result_write)
