@@ -1,9 +1,11 @@
 """Parity: a candle CSV replayed through the live platform, as real processes, trades exactly as
 `tradewinds backtest` on the same CSV with the same fee.
 
-`tradewinds exchange sim --replay` streams five hours of real Coinbase minutes at 30x (the sim
-vouches for each minute once it is over, so the core closes it at once and the paper fill sees
-that candle's close as the latest price); `tradewinds core` closes, rolls up and decides;
+`tradewinds exchange sim --replay` streams five hours of real Coinbase minutes at 30x, each minute
+once, closed, at its end (`--updates-per-minute 1`: the sim vouches for it, so the core closes it
+at once, and the paper fill sees that candle's close as the latest price until the next minute's
+end, 2 s later; with forming updates the next price came a third of a second after the close, and
+a fill that took longer under load traded at it); `tradewinds core` closes, rolls up and decides;
 `tradewinds eval` evaluates. Each strategy (the founding paper's example, EMA(50), RSI(14), MACD)
 is assigned at 1m and at 5m (a rolled-up timeframe), each on its own paper account whose
 allocation is the backtest's cash. The fills (candle, side, price, amount) must be the backtest's,
@@ -157,6 +159,8 @@ def test_replayed_live_trading_equals_the_backtest(processes: Processes, tmp_pat
         "BTC/USD",
         "--speed",
         SPEED,
+        "--updates-per-minute",
+        "1",
     )
     last_of = {"1m": last_minute, "5m": last_minute - 4 * 60_000}
 

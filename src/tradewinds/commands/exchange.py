@@ -43,6 +43,10 @@ def register(subparsers: Any) -> None:
         "--catch-up", type=float, default=0.0, metavar="HOURS",
         help="start this many hours in the past, run at --speed until the present, then in real time",
     )  # fmt: skip
+    sim.add_argument(
+        "--updates-per-minute", type=int, default=6, metavar="N",
+        help="updates of each forming minute, the last at its end (default 6; 1 = only the closed candle)",
+    )  # fmt: skip
     sim.add_argument("--replay", metavar="FILE.csv", help="replay a 1-minute candle CSV instead")
     sim.add_argument("--replay-symbol", default="BTC/USD", help="the market the replayed file is (BTC/USD)")
     parser.add_argument(
@@ -88,7 +92,9 @@ def make_adapter(args: argparse.Namespace) -> ExchangeAdapter:
     if name != SIM_ID:
         return open_adapter(name)
     if args.replay:
-        return SimulatedExchange.replay(args.replay, symbol=args.replay_symbol, speed=args.speed)
+        return SimulatedExchange.replay(
+            args.replay, symbol=args.replay_symbol, speed=args.speed, updates_per_minute=args.updates_per_minute
+        )
     if args.catch_up < 0:
         raise ValueError("--catch-up cannot be negative")
     start = wall_clock_ms() - round(args.catch_up * 60 * MINUTE_MS)
@@ -96,6 +102,7 @@ def make_adapter(args: argparse.Namespace) -> ExchangeAdapter:
         pairs=args.pairs,
         seed=args.seed,
         speed=args.speed,
+        updates_per_minute=args.updates_per_minute,
         start_ms=start,
         realtime_after_catch_up=args.catch_up > 0,
     )
