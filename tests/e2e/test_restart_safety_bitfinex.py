@@ -304,9 +304,11 @@ def test_killing_each_component_on_bitfinex_loses_and_doubles_nothing(
     processes.start("eval-2", "eval")
     wait_until(processes, "the core", lambda: "core: listening on" in processes.log("core"), 60)
     processes.start("exchange", "exchange", "bitfinex", "--symbols", symbols)
-    wait_until(
-        processes, "the subscriptions", lambda: fake.call(lambda: server.channel_count) == len(MARKETS), 60
-    )
+
+    def channels() -> int:
+        return int(fake.call(lambda: server.channel_count))
+
+    wait_until(processes, "the subscriptions", lambda: channels() == len(MARKETS), 60)
     wait_until(
         processes, "execution to start", lambda: "executing order intents" in processes.log("exchange"), 60
     )
@@ -339,30 +341,46 @@ def test_killing_each_component_on_bitfinex_loses_and_doubles_nothing(
         process.wait()
         return filled(url)
 
-    def kill_and_restart(name: str, *args: str, push_while_down: bool = True) -> None:
+    def logged(name: str, text: str) -> Callable[[], int]:
+        return lambda: processes.log(name).count(text)
+
+    def back(name: str, count: Callable[[], int], before: int) -> None:
+        """Wait, pushing nothing, until `name` has said once more that it is ready."""
+        wait_until(processes, f"{name} to be back", lambda: count() > before, 60)
+
+    def kill_and_restart(name: str, *args: str, ready: str, push_while_down: bool = True) -> None:
+        readiness = logged(name, ready)
+        ready_before = readiness()
         before = kill(name)
         if push_while_down:
             market.push()  # a minute closes while it is down
         processes.start(name, *args)
+        back(name, readiness, ready_before)
         trading(f"trading to go on after {name} was killed", progressed(before))
 
-    # Nothing is pushed while the bus or the core is down: the core would get the minutes it
-    # missed from the adapter's REST backfill, which leaves out a minute that is not over by the
-    # clock (right for the real venue, where no minute ends ahead of the clock; this market runs
-    # ahead of it). Trading goes on across the kill all the same: decisions and orders in flight.
+    # Nothing is pushed while the bus or the core is down, nor until what was restarted is back
+    # (reconnected, subscribed): the core would get the minutes it missed from the adapter's REST
+    # backfill, which leaves out a minute that is not over by the clock (right for the real venue,
+    # where no minute ends ahead of the clock; this market runs ahead of it, and a minute pushed
+    # too early went missing from the stored stream). Trading goes on across the kill all the
+    # same: decisions and orders in flight.
+    reconnects = {name: logged(name, "reconnected to") for name in ("core", "exchange")}
+    reconnects_before = {name: count() for name, count in reconnects.items()}
     nats_server_in_place.kill()
     before = filled(url)
     time.sleep(1.0)  # down for a moment
     nats_server_in_place.start()
+    for name, count in reconnects.items():
+        back(name, count, reconnects_before[name])
     trading("trading to go on after nats-server was killed", progressed(before))
 
-    kill_and_restart("core", "core", "--grace", "1", push_while_down=False)
+    kill_and_restart("core", "core", "--grace", "1", ready="core: listening on", push_while_down=False)
 
     # A reply lost on the way back: the adapter must look the order up before sending it again.
     fake.call(lambda: setattr(server, "lose_replies", 1))
     trading("a lost reply", lambda: "looking it up" in processes.log("exchange"))
 
-    kill_and_restart("eval-1", "eval")
+    kill_and_restart("eval-1", "eval", ready="takes requests")
 
     # The adapter killed mid-trade: an order executed on the fake, its reply held back.
     executed_before = len(fake.call(lambda: server.executed_orders(API_KEY)))
@@ -376,8 +394,10 @@ def test_killing_each_component_on_bitfinex_loses_and_doubles_nothing(
     newest_cid = fake.call(lambda: server.executed_orders(API_KEY))[-1][2]
     in_flight = [o for o in records(url)[3] if o.client_order_id == newest_cid]
     assert [o.status for o in in_flight] == ["pending"], in_flight  # executed, but not known here
-    market.push()
+    wait_until(processes, "the fake to see the adapter go", lambda: channels() == 0, 30)
+    market.push()  # a minute closes while it is down: the restarted adapter's snapshot brings it
     processes.start("exchange", "exchange", "bitfinex", "--symbols", symbols)
+    wait_until(processes, "the subscriptions again", lambda: channels() == len(MARKETS), 60)
     trading("trading to go on after exchange was killed", progressed(before))
     assert f"(cid {newest_cid}," in processes.log("exchange"), processes.log("exchange")
 
