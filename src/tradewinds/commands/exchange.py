@@ -93,7 +93,10 @@ def make_adapter(args: argparse.Namespace) -> ExchangeAdapter:
         return open_adapter(name)
     if args.replay:
         return SimulatedExchange.replay(
-            args.replay, symbol=args.replay_symbol, speed=args.speed, updates_per_minute=args.updates_per_minute
+            args.replay,
+            symbol=args.replay_symbol,
+            speed=args.speed,
+            updates_per_minute=args.updates_per_minute,
         )
     if args.catch_up < 0:
         raise ValueError("--catch-up cannot be negative")

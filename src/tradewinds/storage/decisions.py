@@ -15,13 +15,14 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 import numpy as np
-from sqlalchemy import Table, bindparam, case, insert, select, text, update
+from sqlalchemy import select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from tradewinds.domain.candle_arrays import CandleArrays
 from tradewinds.domain.candles import SeriesKey
 from tradewinds.domain.timeframes import Timeframe
 from tradewinds.domain.trading import Assignment, ParamValue, intent_id
+from tradewinds.storage.bulk import bulk_statement, execute_many
 from tradewinds.storage.trading_models import (
     AssignmentRow,
     DecisionRow,
@@ -215,40 +216,36 @@ async def record_closes(
         return outcomes
 
 
+# An old close redelivered after newer ones (its acknowledgement was lost) moves nothing back.
+_LAST_EVALUATION = bulk_statement(
+    "UPDATE assignments SET last_eval_candle_ms = :candle, last_eval_outcome = :outcome, "
+    "last_eval_target = :target, last_eval_message = :message, last_eval_ms = :now, "
+    "consecutive_failures = CASE WHEN :failed THEN consecutive_failures + 1 ELSE 0 END "
+    "WHERE id = :id AND (last_eval_candle_ms IS NULL OR last_eval_candle_ms <= :candle)"
+)
+_NEW_DECISION = bulk_statement(
+    "INSERT INTO decisions (assignment_id, intent_id, candle_time_ms, target, previous, candle_close, "
+    "stale, created_ms) VALUES (:assignment_id, :intent_id, :candle_time_ms, :target, :previous, "
+    ":candle_close, :stale, :created_ms)"
+)
+_NEW_TARGET = bulk_statement("UPDATE assignments SET target = :target, updated_ms = :now WHERE id = :id")
+
+
 async def _record_last_evaluations(conn: AsyncConnection, closes: Sequence[CloseRecord], now_ms: int) -> None:
     rows = [
         {
-            "b_id": r.assignment_id,
-            "b_candle": close.candle_time_ms,
-            "b_outcome": r.outcome,
-            "b_target": r.target,
-            "b_message": r.message,
-            "b_failed": r.failed,
+            "id": r.assignment_id,
+            "candle": close.candle_time_ms,
+            "outcome": r.outcome,
+            "target": r.target,
+            "message": r.message,
+            "failed": r.failed,
+            "now": now_ms,
         }
         for close in closes
         for r in close.records
     ]
-    if not rows:
-        return
-    table = AssignmentRow.__table__
-    assert isinstance(table, Table)
-    # An old close redelivered after newer ones (its acknowledgement was lost) moves nothing back.
-    statement = (
-        update(table)
-        .where(
-            table.c.id == bindparam("b_id"),
-            (table.c.last_eval_candle_ms.is_(None)) | (table.c.last_eval_candle_ms <= bindparam("b_candle")),
-        )
-        .values(
-            last_eval_candle_ms=bindparam("b_candle"),
-            last_eval_outcome=bindparam("b_outcome"),
-            last_eval_target=bindparam("b_target"),
-            last_eval_message=bindparam("b_message"),
-            last_eval_ms=now_ms,
-            consecutive_failures=case((bindparam("b_failed"), table.c.consecutive_failures + 1), else_=0),
-        )
-    )
-    await conn.execute(statement, rows)
+    await execute_many(conn, _LAST_EVALUATION, rows)
 
 
 async def _disable_failing(
@@ -341,7 +338,7 @@ async def _paused(conn: AsyncConnection, assignment_ids: list[int]) -> set[int]:
 async def _decide(
     conn: AsyncConnection, decisions: Sequence[tuple[CloseRecord, DecisionRequest]], now_ms: int
 ) -> dict[int, list[RecordedDecision]]:
-    """Insert the decisions and move the targets (a stale decision moves none), in two
+    """Insert the decisions and move the targets (a stale decision moves none), in two bulk
     statements; the decisions made, by close (`id(close)`)."""
     made: dict[int, list[RecordedDecision]] = {}
     if not decisions:
@@ -374,17 +371,9 @@ async def _decide(
             }
         )
         if not d.stale:
-            moves.append({"b_id": d.assignment_id, "b_target": d.target})
-    await conn.execute(insert(DecisionRow), rows)
-    if moves:
-        table = AssignmentRow.__table__
-        assert isinstance(table, Table)
-        statement = (
-            update(table)
-            .where(table.c.id == bindparam("b_id"))
-            .values(target=bindparam("b_target"), updated_ms=now_ms)
-        )
-        await conn.execute(statement, moves)
+            moves.append({"id": d.assignment_id, "target": d.target, "now": now_ms})
+    await execute_many(conn, _NEW_DECISION, rows)
+    await execute_many(conn, _NEW_TARGET, moves)
     return made
 
 
