@@ -6,14 +6,17 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import socket
 import subprocess
 import sys
-from collections.abc import Iterator, Mapping
+import time
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
 import nats
 
 from tradewinds.bus import codec, subjects
+from tradewinds.bus.server import nats_server_binary
 from tradewinds.domain.messages import ClosedCandle
 
 TRADEWINDS = [sys.executable, "-m", "tradewinds.cli"]
@@ -60,6 +63,37 @@ class Processes:
                 process.wait()
 
 
+class NatsServer:
+    """A nats-server on a fixed port and store, so it can be killed and started again in place."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port = probe.getsockname()[1]
+        self.url = f"nats://127.0.0.1:{self.port}"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            [str(nats_server_binary()), "--addr", "127.0.0.1", "--port", str(self.port), "--jetstream",
+             "--store_dir", str(self.folder / "jetstream"), "--log", str(self.folder / "nats.log")],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            with socket.socket() as probe:
+                if probe.connect_ex(("127.0.0.1", self.port)) == 0:
+                    return
+            time.sleep(0.05)
+        raise AssertionError("nats-server did not start")
+
+    def kill(self) -> None:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait()
+
+
 def platform(
     tmp_path: Path, nats_url: str, database_url: str | None = None, extra_env: Mapping[str, str] = {}
 ) -> Iterator[Processes]:
@@ -95,3 +129,16 @@ def published_closes(nats_url: str) -> list[ClosedCandle]:
             await client.close()
 
     return asyncio.run(read())
+
+
+def wait_until(
+    processes: Processes, what: str, condition: Callable[[], bool], within: float = 30.0, every: float = 0.2
+) -> None:
+    """Poll `condition` every `every` s until it holds; fail after `within` s, or at once when a
+    process exited, with every log."""
+    deadline = time.monotonic() + within
+    while not condition():
+        processes.check_alive()
+        if time.monotonic() > deadline:
+            raise AssertionError(f"waited {within:.0f} s for {what}\n{processes.logs()}")
+        time.sleep(every)

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.processes import Processes, platform, published_closes
-from tests.e2e.test_bitfinex_processes import ServedFake, minute_now, wait_until
+from tests.e2e.processes import Processes, platform, published_closes, wait_until
+from tests.e2e.test_bitfinex_processes import ServedFake, minute_now
 from tests.exchange.fake_bitfinex import FakeBitfinex, wire_row
 from tradewinds.domain.candle_arrays import CandleArrays
 from tradewinds.domain.candles import Candle

@@ -23,7 +23,7 @@ from typing import Any, TypeVar
 
 import pytest
 
-from tests.e2e.processes import TRADEWINDS, Processes, platform, published_closes
+from tests.e2e.processes import TRADEWINDS, Processes, platform, published_closes, wait_until
 from tests.exchange.fake_bitfinex import FakeBitfinex, Row, wire_row
 from tradewinds.core.pipeline import PipelineConfig
 from tradewinds.domain.candle_arrays import CandleArrays
@@ -147,15 +147,6 @@ def minute_closes(nats_url: str, symbol: str) -> dict[int, list[CloseReason]]:
         if close.symbol == symbol and close.timeframe == Timeframe.M1.value:
             reasons.setdefault(close.candle.time, []).append(close.reason)
     return reasons
-
-
-def wait_until(processes: Processes, what: str, condition: Callable[[], bool], within: float = 15.0) -> None:
-    deadline = time.monotonic() + within
-    while not condition():
-        processes.check_alive()
-        if time.monotonic() > deadline:
-            raise AssertionError(f"waited {within:.0f} s for {what}\n{processes.logs()}")
-        time.sleep(0.2)
 
 
 def minute_now() -> int:

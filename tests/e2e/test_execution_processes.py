@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -21,7 +21,7 @@ import pytest
 from cryptography.fernet import Fernet
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tests.e2e.processes import Processes, platform
+from tests.e2e.processes import Processes, platform, wait_until
 from tests.e2e.test_bitfinex_processes import ServedFake
 from tests.exchange.execution.helpers import make_intent, seed_assignment
 from tests.exchange.fake_bitfinex import FakeBitfinex
@@ -41,15 +41,6 @@ SECRET_KEY = Fernet.generate_key().decode()
 
 def run(coroutine: Any) -> Any:
     return asyncio.run(coroutine)
-
-
-def wait_until(processes: Processes, what: str, condition: Callable[[], bool], within: float = 30.0) -> None:
-    deadline = time.monotonic() + within
-    while not condition():
-        processes.check_alive()
-        if time.monotonic() > deadline:
-            raise AssertionError(f"waited {within:.0f} s for {what}\n{processes.logs()}")
-        time.sleep(0.2)
 
 
 def publish(nats_url: str, intents: list[OrderIntent], suffix: str = "") -> None:

@@ -28,6 +28,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tests.e2e.processes import TRADEWINDS, Processes, platform
+from tests.e2e.processes import wait_until as _wait_until
 from tradewinds.domain.candle_csv import read_candle_csv
 from tradewinds.domain.ledger import LedgerFill, equity, replay
 from tradewinds.domain.times import format_time_ms
@@ -57,18 +58,13 @@ STRATEGIES = {
 TIMEFRAMES = ("1m", "5m")
 
 
+def wait_until(processes: Processes, what: str, condition: Callable[[], bool], within: float) -> None:
+    _wait_until(processes, what, condition, within, every=0.5)  # the condition reads the database
+
+
 @pytest.fixture
 def processes(tmp_path: Path, nats_url: str) -> Iterator[Processes]:
     yield from platform(tmp_path, nats_url)
-
-
-def wait_until(processes: Processes, what: str, condition: Callable[[], bool], within: float) -> None:
-    deadline = time.monotonic() + within
-    while not condition():
-        processes.check_alive()
-        if time.monotonic() > deadline:
-            raise AssertionError(f"waited {within:.0f} s for {what}\n{processes.logs()}")
-        time.sleep(0.5)
 
 
 async def seed(url: str) -> dict[tuple[str, str], int]:

@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import socket
-import subprocess
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -28,9 +26,9 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tests.e2e.processes import Processes, platform
+from tests.e2e.processes import NatsServer, Processes, platform
+from tests.e2e.processes import wait_until as _wait_until
 from tradewinds.bus import codec, subjects
-from tradewinds.bus.server import nats_server_binary
 from tradewinds.domain.ledger import LedgerFill, replay
 from tradewinds.domain.messages import ClosedCandle
 from tradewinds.storage.accounts import add_paper_account
@@ -50,59 +48,13 @@ FAST_CROSS = (
 ALLOCATION = Decimal(1_000)
 
 
-class NatsServer:
-    """A nats-server on a fixed port and store, so it can be killed and started again in place."""
-
-    def __init__(self, folder: Path) -> None:
-        self.folder = folder
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            self.port = probe.getsockname()[1]
-        self.url = f"nats://127.0.0.1:{self.port}"
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        self.process = subprocess.Popen(
-            [str(nats_server_binary()), "--addr", "127.0.0.1", "--port", str(self.port), "--jetstream",
-             "--store_dir", str(self.folder / "jetstream"), "--log", str(self.folder / "nats.log")],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            with socket.socket() as probe:
-                if probe.connect_ex(("127.0.0.1", self.port)) == 0:
-                    return
-            time.sleep(0.05)
-        raise AssertionError("nats-server did not start")
-
-    def kill(self) -> None:
-        assert self.process is not None
-        self.process.send_signal(signal.SIGKILL)
-        self.process.wait()
-
-
-@pytest.fixture
-def nats_server_in_place(tmp_path: Path) -> Iterator[NatsServer]:
-    server = NatsServer(tmp_path / "nats")
-    server.folder.mkdir()
-    server.start()
-    yield server
-    if server.process is not None and server.process.poll() is None:
-        server.kill()
+def wait_until(processes: Processes, what: str, condition: Callable[[], bool], within: float) -> None:
+    _wait_until(processes, what, condition, within, every=0.5)  # the condition reads the database
 
 
 @pytest.fixture
 def processes(tmp_path: Path, nats_server_in_place: NatsServer) -> Iterator[Processes]:
     yield from platform(tmp_path, nats_server_in_place.url)
-
-
-def wait_until(processes: Processes, what: str, condition: Callable[[], bool], within: float) -> None:
-    deadline = time.monotonic() + within
-    while not condition():
-        processes.check_alive()
-        if time.monotonic() > deadline:
-            raise AssertionError(f"waited {within:.0f} s for {what}\n{processes.logs()}")
-        time.sleep(0.5)
 
 
 async def seed(url: str) -> None:

@@ -44,9 +44,9 @@ from cryptography.fernet import Fernet
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tests.e2e.processes import Processes, platform
+from tests.e2e.processes import NatsServer, Processes, platform, wait_until
 from tests.e2e.test_bitfinex_processes import ServedFake
-from tests.e2e.test_restart_safety import NatsServer, stream_state
+from tests.e2e.test_restart_safety import stream_state
 from tests.exchange.fake_bitfinex import FakeBitfinex, wire_row
 from tradewinds.bus import subjects
 from tradewinds.domain.candles import SeriesKey
@@ -151,16 +151,6 @@ class Market:
 
 
 @pytest.fixture
-def nats_server_in_place(tmp_path: Path) -> Iterator[NatsServer]:
-    server = NatsServer(tmp_path / "nats")
-    server.folder.mkdir()
-    server.start()
-    yield server
-    if server.process is not None and server.process.poll() is None:
-        server.kill()
-
-
-@pytest.fixture
 def fake() -> Iterator[ServedFake]:
     served = ServedFake(FakeBitfinex(heartbeat_s=2.0))
     try:
@@ -176,15 +166,6 @@ def processes(tmp_path: Path, nats_server_in_place: NatsServer, fake: ServedFake
         nats_server_in_place.url,
         extra_env={**fake.server.env(), "TRADEWINDS_SECRET_KEY": SECRET_KEY},
     )
-
-
-def wait_until(processes: Processes, what: str, condition: Callable[[], bool], within: float) -> None:
-    deadline = time.monotonic() + within
-    while not condition():
-        processes.check_alive()
-        if time.monotonic() > deadline:
-            raise AssertionError(f"waited {within:.0f} s for {what}\n{processes.logs()}")
-        time.sleep(0.2)
 
 
 def run(coroutine: Any) -> Any:
@@ -365,13 +346,13 @@ def test_killing_each_component_on_bitfinex_loses_and_doubles_nothing(
     # too early went missing from the stored stream). Trading goes on across the kill all the
     # same: decisions and orders in flight.
     reconnects = {name: logged(name, "reconnected to") for name in ("core", "exchange")}
-    reconnects_before = {name: count() for name, count in reconnects.items()}
+    reconnects_before = {name: reconnected() for name, reconnected in reconnects.items()}
     nats_server_in_place.kill()
     before = filled(url)
     time.sleep(1.0)  # down for a moment
     nats_server_in_place.start()
-    for name, count in reconnects.items():
-        back(name, count, reconnects_before[name])
+    for name, reconnected in reconnects.items():
+        back(name, reconnected, reconnects_before[name])
     trading("trading to go on after nats-server was killed", progressed(before))
 
     kill_and_restart("core", "core", "--grace", "1", ready="core: listening on", push_while_down=False)
