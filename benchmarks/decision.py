@@ -1,8 +1,9 @@
-"""The decision service on one close of 200 markets x 50 assignments (10,000), SQLite, with
+"""The decision service on closes of 200 markets x 50 assignments (10,000), SQLite, with
 `tradewinds eval` workers: from the closes reaching JetStream to every decision recorded.
 
-Prints the time to the last recorded evaluation (and to the last intent published) for one
-wave of 200 closes, after a warm-up close that compiles the strategies and sizes the windows.
+After a warm-up close that compiles the strategies and sizes the windows, it times waves of 200
+closes each to the last recorded evaluation: WAVES with CPython's default collector, then WAVES
+with the services' (`tradewinds.heap`), in the same run, with the time spent collecting.
 Run: .venv/bin/python benchmarks/decision.py [--workers 2]
 """
 
@@ -10,9 +11,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import logging
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -33,6 +36,7 @@ from tradewinds.core.decision.service import DecisionService
 from tradewinds.domain.candles import Candle, SeriesKey
 from tradewinds.domain.messages import ClosedCandle, CloseReason
 from tradewinds.domain.timeframes import Timeframe
+from tradewinds.heap import tune_collector
 from tradewinds.storage.candles import CandleStore
 from tradewinds.storage.database import create_engine, upgrade_schema
 from tradewinds.storage.trading_models import (
@@ -44,6 +48,7 @@ from tradewinds.storage.trading_models import (
 )
 
 MARKETS, PER_MARKET, HISTORY = 200, 50, 600
+WAVES = 5
 M = 60_000
 T0 = 1_700_000_000_000 - 1_700_000_000_000 % M
 
@@ -106,7 +111,10 @@ async def seed(url: str) -> None:
         await conn.execute(insert(AssignmentRow), rows)
     store = CandleStore(engine)
     await store.upsert_many(
-        {SeriesKey("bench", f"M{m}/USD", Timeframe.M1): candles(m, HISTORY + 2) for m in range(MARKETS)}
+        {
+            SeriesKey("bench", f"M{m}/USD", Timeframe.M1): candles(m, HISTORY + 2 * WAVES + 1)
+            for m in range(MARKETS)
+        }
     )
     await engine.dispose()
 
@@ -134,6 +142,17 @@ async def wait_evaluated(engine: object, candle_ms: int, started: float) -> floa
         await asyncio.sleep(0.01)
 
 
+class GcClock:
+    def __init__(self) -> None:
+        self.seconds, self._started = 0.0, 0.0
+
+    def on_gc(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._started = time.perf_counter()
+        else:
+            self.seconds += time.perf_counter() - self._started
+
+
 async def measure(nats_url: str, db_url: str, workers: int) -> None:
     nc = await nats.connect(nats_url)
     while len([a for a in await query_presence(nc, 0.2) if a.component == "eval"]) < workers:
@@ -145,13 +164,31 @@ async def measure(nats_url: str, db_url: str, workers: int) -> None:
     await publish_wave(nc, HISTORY)  # warm-up: compiles strategies, sizes windows, reads windows
     warm = await wait_evaluated(engine, T0 + HISTORY * M, t)
     intents_before = service.counters.intents
-    t = time.perf_counter()
-    await publish_wave(nc, HISTORY + 1)
-    elapsed = await wait_evaluated(engine, T0 + (HISTORY + 1) * M, t)
+    collecting = GcClock()
+    gc.callbacks.append(collecting.on_gc)
+    default = gc.get_threshold()
+
+    def default_collector() -> None:
+        gc.set_threshold(*default)
+
+    wave = HISTORY
+    for name, tune in (("default collector", default_collector), ("tuned", tune_collector)):
+        tune()
+        collecting.seconds, times = 0.0, []
+        for _ in range(WAVES):
+            wave += 1
+            t = time.perf_counter()
+            await publish_wave(nc, wave)
+            times.append(await wait_evaluated(engine, T0 + wave * M, t))
+        print(
+            f"{workers} worker(s), {name} {gc.get_threshold()}: {WAVES} waves of 10,000 decisions recorded "
+            f"{', '.join(f'{t * 1000:.0f}' for t in times)} ms after their 200 closes were published "
+            f"(median {statistics.median(times) * 1000:.0f} ms); {collecting.seconds:.2f} s collecting"
+        )
+    gc.callbacks.remove(collecting.on_gc)
     print(
-        f"{workers} worker(s): warm-up close {warm:.1f} s; next close: 10,000 decisions recorded "
-        f"{elapsed * 1000:.0f} ms after the 200 closes were published; "
-        f"{service.counters.intents - intents_before} intents; window cache {service.windows.hits} hits"
+        f"warm-up close {warm:.1f} s; {service.counters.intents - intents_before} intents; "
+        f"window cache {service.windows.hits} hits"
     )
     await service.stop()
     await engine.dispose()

@@ -1,6 +1,6 @@
-"""What every long-running command shares: logging, the bus connection, and a clean stop on
-Ctrl-C, SIGTERM (Kubernetes sends it) or SIGHUP (a closed terminal), so queued work is finished
-before the process exits."""
+"""What every long-running command shares: logging, the garbage collector's tuning (heap.py), the
+bus connection, and a clean stop on Ctrl-C, SIGTERM (Kubernetes sends it) or SIGHUP (a closed
+terminal), so queued work is finished before the process exits."""
 
 from __future__ import annotations
 
@@ -38,8 +38,10 @@ def run_service(name: str, body: ServiceBody, verbose: bool = False) -> int:
     from tradewinds.bus.connection import BusUnavailable, bus_connection
     from tradewinds.bus.server import NatsServerError
     from tradewinds.config import Settings
+    from tradewinds.heap import tune_collector
 
     setup_logging(verbose)
+    tune_collector()
 
     async def main() -> int:
         stop = asyncio.Event()
