@@ -21,7 +21,8 @@ import numpy.typing as npt
 from tradewinds.domain.candle_arrays import CandleArrays
 from tradewinds.strategy.errors import StrategySyntaxError, plain_message
 from tradewinds.strategy.indicator_cache import IndicatorCache
-from tradewinds.strategy.indicators import INDICATORS, IndicatorParamError, validate_params
+from tradewinds.strategy.indicators import INDICATORS, IndicatorParamError
+from tradewinds.strategy.indicators.calls import indicator_call
 from tradewinds.strategy.limits import Limits
 from tradewinds.strategy.source import normalize_source
 
@@ -170,7 +171,6 @@ class Dataset:
             )
 
     def _create(self, name: str, source_id: int, raw: tuple[Any, ...]) -> tuple[Any, ...]:
-        spec = INDICATORS[name]
         given = list(raw)
         while given and given[-1] is None:
             given.pop()
@@ -179,30 +179,25 @@ class Dataset:
                 raise IndicatorParamError(
                     f"ta.{name}: parameters must be numbers, got {type(value).__name__} {value!r}"
                 )
-        params = validate_params(spec, given)
+        source_name = self.names[source_id]
+        call = indicator_call(name, tuple(given), source_name)
+        spec, params = call.spec, call.params
         if spec.inputs == ("source",):
             inputs = {"source": self.arrays[source_id]}
             source_first = self.first[source_id]
-            default_source = spec.default_source or "close"
-            source_name = self.names[source_id]
-            described = spec.describe(params)
-            if source_name != default_source:
-                described = f"{described[:-1]}, {source_name})" if params else f"ta.{name}({source_name})"
         else:
             inputs = {col: self.arrays[1 + PRICE_SERIES.index(col)] for col in spec.inputs}
             source_first = 0
-            described = spec.describe(params)
         if self.cache is None:
             outputs = spec.compute(inputs, params)
         else:
             # The source's label names it fully (`close`, `ta.sma(10)`), as the params do the rest.
-            key = (name, self.names[source_id] if spec.inputs == ("source",) else "", params)
+            key = (name, source_name if spec.inputs == ("source",) else "", params)
             outputs = self.cache.outputs(key, lambda: spec.compute(inputs, params))
         result: list[Any] = []
-        for index, values in enumerate(outputs):
+        for values, label, warmup in zip(outputs, call.labels, call.warmups, strict=True):
             column = np.ascontiguousarray(values, dtype=np.float64)
-            first = source_first + spec.candles_needed_for(params, index) - 1
-            label = described if len(outputs) == 1 else f"{described}.{spec.outputs[index]}"
+            first = source_first + warmup
             series_id = self._add(column, label, first)
             self.indicator_count += 1
             self.indicator_bytes += column.nbytes
