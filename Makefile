@@ -72,6 +72,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/evaluate.py
 	$(BIN)/python benchmarks/storage.py
 	$(BIN)/python benchmarks/core.py
+	$(BIN)/python benchmarks/recording.py
 
 clean:
 	rm -rf $(VENV) build dist .pytest_cache .mypy_cache .ruff_cache frontend/node_modules src/tradewinds/web/static

@@ -22,7 +22,6 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,6 +41,7 @@ from tradewinds.core.decision.plan import (
     is_stale,
     plan_results,
 )
+from tradewinds.core.decision.sizes import WindowSizes
 from tradewinds.core.decision.windows import WindowCache
 from tradewinds.domain.candle_arrays import CandleArrays
 from tradewinds.domain.candles import SeriesKey
@@ -52,7 +52,6 @@ from tradewinds.domain.trading import (
     EvaluationReply,
     EvaluationRequest,
 )
-from tradewinds.eval.book import params_key
 from tradewinds.eval.window_sizer import WindowSizer
 from tradewinds.storage.decisions import (
     CloseRecord,
@@ -120,7 +119,7 @@ class DecisionService:
         self.clocks = ExchangeClocks()
         self.counters = DecisionCounters()
         self._lock = asyncio.Lock()  # a reload never interleaves with recording a close
-        self._sizing = ThreadPoolExecutor(max_workers=1, thread_name_prefix="window-sizer")
+        self.sizes = WindowSizes(self.sizer)
         self._reload_now = asyncio.Event()
         self._stopping = False
         self._tasks: list[asyncio.Task[None]] = []
@@ -180,7 +179,7 @@ class DecisionService:
                 await self._pull.unsubscribe()
         await self.markets.stop()
         await self.presence.stop()
-        self._sizing.shutdown(wait=False, cancel_futures=True)
+        self.sizes.shutdown()
         if self._own_sizer:
             await asyncio.get_running_loop().run_in_executor(None, self.sizer.close)
         log.info("decision: stopped; %s", self.status_line())
@@ -198,6 +197,7 @@ class DecisionService:
         async with self._lock:
             assignments = await load_enabled_assignments(self.engine)
             self.roster.replace(assignments)
+            self.sizes.keep_only({a.id for a in assignments})
         if self._tasks:  # started: tell the adapters at once if the markets changed
             await self.markets.announce()
 
@@ -222,18 +222,8 @@ class DecisionService:
             return
         self.clocks.saw_minute(update.exchange, update.candle.time, self._clock())
 
-    async def window_size(self, assignment: Assignment) -> int:
-        key = params_key(assignment.params)
-        size = self.sizer.cached(assignment.version_id, key)
-        if size is not None:
-            return size
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(
-            self._sizing, self.sizer.size, assignment.version_id, key, assignment.source, assignment.params
-        )
-
     async def _history_candles(self, assignments: list[Assignment]) -> int:
-        sizes = [await self.window_size(a) for a in assignments]
+        sizes = [await self.sizes.of(a) for a in assignments]
         return max(sizes, default=0)
 
     # -- closes ---------------------------------------------------------------------------
@@ -373,7 +363,7 @@ class DecisionService:
     async def _evaluate_close(self, due: _Due) -> EvaluationReply:
         async with self._series_slots:
             close = due.close
-            size = max([await self.window_size(a) for a in due.due])
+            size = max([await self.sizes.of(a) for a in due.due])
             key = SeriesKey(close.exchange, close.symbol, due.timeframe)
             window = self.windows.extend(key, close.candle, size)
             if window is None:
