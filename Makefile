@@ -73,6 +73,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/storage.py
 	$(BIN)/python benchmarks/core.py
 	$(BIN)/python benchmarks/recording.py
+	$(BIN)/python benchmarks/paper_history.py
 
 clean:
 	rm -rf $(VENV) build dist .pytest_cache .mypy_cache .ruff_cache frontend/node_modules src/tradewinds/web/static

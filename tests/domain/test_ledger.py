@@ -173,3 +173,26 @@ def test_dust_left_by_a_rounded_sale_is_no_position() -> None:
     assert held_position(book, Decimal("650.66")) == "short"  # worth 0.0001 USD
     assert held_position(book, None) == "long"  # without a price, any base counts
     assert held_position(replay(Decimal(10), "BTC", "USD", []), Decimal(1)) == "short"
+
+
+@settings(max_examples=200, deadline=None)
+@given(cash=money, steps=trades, data=st.data())
+def test_property_continuing_from_a_book_equals_replaying_every_fill(
+    cash: Decimal, steps: list[tuple[bool, int, Decimal, Decimal, bool]], data: st.DataObject
+) -> None:
+    """What the paper lane relies on to replay only the fills since its kept book."""
+    fills: list[LedgerFill] = []
+    for time_ms, (buy, percent, price, fee, fee_in_base) in enumerate(steps):
+        book = replay(cash, "BTC", "USD", fills)
+        if buy and book.quote > 0:
+            amount = book.quote * percent / 100 / price
+            fills.append(LedgerFill("buy", amount, price, amount * fee if fee_in_base else D(0),
+                                    "BTC" if fee_in_base else "USD", time_ms))  # fmt: skip
+        elif not buy and book.base > 0:
+            units = book.base * percent / 100
+            fills.append(LedgerFill("sell", units, price, units * price * fee, "USD", time_ms))
+    cuts = sorted(data.draw(st.lists(st.integers(0, len(fills)), max_size=4)))
+    book = None
+    for start, end in zip([0, *cuts], [*cuts, len(fills)], strict=True):
+        book = replay(D(0) if book else cash, "btc", "usd", fills[start:end], start=book)
+    assert book == replay(cash, "BTC", "USD", fills)

@@ -64,10 +64,20 @@ def held_position(book: SliceBook, price: Decimal | None) -> str:
 
 
 def replay(
-    allocation: Decimal, base_currency: str, quote_currency: str, fills: Iterable[LedgerFill]
+    allocation: Decimal,
+    base_currency: str,
+    quote_currency: str,
+    fills: Iterable[LedgerFill],
+    start: SliceBook | None = None,
 ) -> SliceBook:
-    """The slice after `fills` (in the order given: oldest first), starting with `allocation`."""
-    base, quote, fees, realized, cost = ZERO, Decimal(allocation), ZERO, ZERO, ZERO
+    """The slice after `fills` (in the order given: oldest first), starting with `allocation`, or
+    continuing from `start`: the book this returned for the fills before these (then the
+    allocation is not used)."""
+    if start is None:
+        base, quote, fees, realized, cost = ZERO, Decimal(allocation), ZERO, ZERO, ZERO
+    else:
+        base, quote, fees = start.base, start.quote, start.fees
+        realized, cost = start.realized_pnl, start.cost_basis
     base_currency, quote_currency = base_currency.upper(), quote_currency.upper()
     for number, fill in enumerate(fills, start=1):
         _check(fill, number)

@@ -30,7 +30,7 @@ from decimal import Decimal
 from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from tradewinds.domain.ledger import LedgerFill, replay
+from tradewinds.domain.ledger import LedgerFill, SliceBook, replay
 from tradewinds.domain.times import format_time_ms
 from tradewinds.domain.trading import OrderIntent, OrderState
 from tradewinds.exchange.adapter import InsufficientFunds, InvalidOrder, MarketInfo, OrderReport
@@ -38,9 +38,9 @@ from tradewinds.exchange.execution.executor import Executor, Outcome
 from tradewinds.exchange.execution.planner import PlanKind, Pricing, plan_next
 from tradewinds.exchange.execution.prices import LatestPrices
 from tradewinds.exchange.execution.records import Context, IntentRecords, note_error, order_fields, side_for
+from tradewinds.exchange.execution.slice_books import SliceBooks, StoredFills
 from tradewinds.exchange.execution.venues import PaperVenue, last_fill_id, rebuild_paper_venue
 from tradewinds.exchange.paper import DuplicateClientOrderId
-from tradewinds.storage.orders import ledger_fill
 from tradewinds.storage.trading_models import (
     AssignmentRow,
     DecisionRow,
@@ -63,8 +63,10 @@ class _Known:
     contexts: dict[int, Context]  # by assignment id
     recorded: set[str]  # intent ids with orders recorded already
     newest_decision: dict[int, int]  # assignment id -> candle time of its newest (not stale) decision
-    fills: dict[int, list[LedgerFill]]  # assignment id -> its fills, oldest first
+    stored: dict[int, StoredFills]  # assignment id -> its recorded fills, after its kept book
     newest_fill: dict[int, int]  # account id -> its newest fill id
+    books: dict[int, SliceBook] = field(default_factory=dict)  # after the recorded fills
+    staged_fills: dict[int, list[LedgerFill]] = field(default_factory=dict)  # this batch's, by slice
 
 
 @dataclass(slots=True)
@@ -122,6 +124,7 @@ class PaperLane:
         self.prices = prices
         self.max_legs = max_legs
         self._venues: dict[int, PaperVenue] = {}  # account id -> the paper account, as recorded
+        self.books = SliceBooks()  # each slice's book, as recorded
 
     async def venue(self, account: TradingAccountRow, newest_fill: int | None = None) -> PaperVenue:
         """The account as recorded: the cached one while it includes the newest recorded fill."""
@@ -184,11 +187,8 @@ class PaperLane:
                 .group_by(DecisionRow.assignment_id)
             )
             newest_decision = {int(a): int(t) for a, t in newest.all()}
-            fills: dict[int, list[LedgerFill]] = {a: [] for a in assignment_ids}
-            for fill in await session.scalars(
-                select(FillRow).where(FillRow.assignment_id.in_(assignment_ids)).order_by(FillRow.id)
-            ):
-                fills[fill.assignment_id].append(ledger_fill(fill))
+            allocations = {a: c.assignment.allocation for a, c in contexts.items()}
+            stored = await self.books.read(session, allocations)
             account_ids = sorted({c.account.id for c in contexts.values()})
             newest_fills = await session.execute(
                 select(FillRow.account_id, func.max(FillRow.id))
@@ -196,7 +196,7 @@ class PaperLane:
                 .group_by(FillRow.account_id)
             )
             newest_fill = {int(a): int(f) for a, f in newest_fills.all()}
-        return _Known(contexts, recorded, newest_decision, fills, newest_fill)
+        return _Known(contexts, recorded, newest_decision, stored, newest_fill)
 
     # ------------------------------------------------------------------ trading
 
@@ -246,9 +246,15 @@ class PaperLane:
             staged.venues[account_id] = venue
         price = self.prices.for_intent(intent)
         venue.quote(intent.symbol, price)
-        fills = known.fills.setdefault(intent.assignment_id, [])
+        allocation = context.assignment.allocation
+        recorded = known.books.get(intent.assignment_id)
+        if recorded is None:
+            stored = known.stored[intent.assignment_id]
+            recorded = self.books.book(intent.assignment_id, allocation, market.base, market.quote, stored)
+            known.books[intent.assignment_id] = recorded
+        fills = known.staged_fills.setdefault(intent.assignment_id, [])
         for leg in range(self.max_legs):
-            book = replay(context.assignment.allocation, market.base, market.quote, fills)
+            book = replay(allocation, market.base, market.quote, fills, start=recorded)
             free = await venue.free_balances()
             plan = plan_next(intent.target, book, market, free, Pricing(price, venue.buy_reserve))
             if plan.kind is not PlanKind.ORDER or plan.order is None:
