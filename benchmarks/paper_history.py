@@ -18,10 +18,12 @@ from pathlib import Path
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 sys.path.insert(0, str(Path(__file__).parents[1]))
+sys.path.insert(0, str(Path(__file__).parent))
 
 from tests.exchange.execution.helpers import make_intent, seed_assignment
+from tests.exchange.execution.test_paper_lane import Bus
 
-from tradewinds.exchange.adapter import MarketInfo
+from execution import Feed, T
 from tradewinds.exchange.execution.service import ExecutionService
 from tradewinds.exchange.execution.slice_books import SliceBooks
 from tradewinds.storage.database import create_engine, upgrade_schema
@@ -29,22 +31,6 @@ from tradewinds.storage.trading_models import AssignmentRow
 
 SLICES = 50
 CHECKPOINTS = (50, 200, 800)  # fills per slice when a batch is timed
-T = 1_700_000_040_000 - 1_700_000_040_000 % 60_000
-ALPHA = MarketInfo(
-    "ALPHA/USD", "ALPHAUSD", "ALPHA", "USD", amount_precision=Decimal("1e-8"), min_amount=Decimal("0.001")
-)
-
-
-class Feed:
-    name = "sim"
-
-    async def list_markets(self) -> list[MarketInfo]:
-        return [ALPHA]
-
-
-class Bus:
-    async def publish(self, subject: str, data: bytes) -> None:
-        return None
 
 
 async def seed(engine: AsyncEngine) -> list[AssignmentRow]:

@@ -16,7 +16,7 @@ import pytest
 
 from tests.e2e.processes import Processes, platform, published_closes, wait_until
 from tests.e2e.test_bitfinex_processes import ServedFake, minute_now
-from tests.exchange.fake_bitfinex import FakeBitfinex, wire_row
+from tests.exchange.fake_bitfinex import wire_row
 from tradewinds.domain.candle_arrays import CandleArrays
 from tradewinds.domain.candles import Candle
 from tradewinds.domain.messages import ClosedCandle, CloseReason
@@ -35,15 +35,6 @@ def version(symbol: str, time_ms: int, step: int) -> Candle:
     """Version `step` of a minute: each trade adds volume and widens the range."""
     base = 100.0 * (1 + list(MARKETS).index(symbol)) + (time_ms // M) % 50
     return Candle(time_ms, base, base + 2 + step, base - 1 - step, base + 0.5 + 0.25 * step, 1 + 0.5 * step)
-
-
-@pytest.fixture
-def fake() -> Iterator[ServedFake]:
-    served = ServedFake(FakeBitfinex(heartbeat_s=2.0))
-    try:
-        yield served
-    finally:
-        served.close()
 
 
 @pytest.fixture

@@ -24,7 +24,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from tests.e2e.processes import Processes, platform, wait_until
 from tests.e2e.test_bitfinex_processes import ServedFake
 from tests.exchange.execution.helpers import make_intent, seed_assignment
-from tests.exchange.fake_bitfinex import FakeBitfinex
 from tradewinds.bus import codec, streams, subjects
 from tradewinds.domain.ledger import replay
 from tradewinds.domain.timeframes import MINUTE_MS
@@ -129,15 +128,6 @@ def seed(url: str, count: int, **options: Any) -> list[AssignmentRow]:
 
     result: list[AssignmentRow] = run(go())
     return result
-
-
-@pytest.fixture
-def fake() -> Iterator[ServedFake]:
-    served = ServedFake(FakeBitfinex(heartbeat_s=2.0))
-    try:
-        yield served
-    finally:
-        served.close()
 
 
 @pytest.fixture

@@ -47,7 +47,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from tests.e2e.processes import NatsServer, Processes, platform, wait_until
 from tests.e2e.test_bitfinex_processes import ServedFake
 from tests.e2e.test_restart_safety import stream_state
-from tests.exchange.fake_bitfinex import FakeBitfinex, wire_row
+from tests.exchange.fake_bitfinex import wire_row
 from tradewinds.bus import subjects
 from tradewinds.domain.candles import SeriesKey
 from tradewinds.domain.ledger import LedgerFill, SliceBook, replay
@@ -148,15 +148,6 @@ class Market:
         server.now_ms = int(time.time() * 1000)  # the venue dates its orders by its own clock
         for symbol, (symbol_id, _, _) in MARKETS.items():
             await server.push_candle(symbol_id, row(symbol, time_ms))
-
-
-@pytest.fixture
-def fake() -> Iterator[ServedFake]:
-    served = ServedFake(FakeBitfinex(heartbeat_s=2.0))
-    try:
-        yield served
-    finally:
-        served.close()
 
 
 @pytest.fixture
