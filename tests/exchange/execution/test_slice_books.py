@@ -1,6 +1,7 @@
 """exchange/execution/slice_books.py through the paper lane: each slice's book is kept between
-batches and continued from the fills since, and equals every recorded fill replayed; a fill that
-turns up below the kept book's newest id (committed late) makes the lane replay them all."""
+batches, moved on by the batch's own fills, and equals every recorded fill replayed; a fill that
+turns up below the kept book's newest id (committed late) makes the lane replay them all, and a
+fill another writer recorded above it is read and continued from."""
 
 from __future__ import annotations
 
@@ -57,10 +58,10 @@ async def test_kept_books_equal_every_fill_replayed_and_trade_as_a_fresh_lane(en
             kept = service.paper.books.kept(row.id)
             assert kept is not None
             recorded = await fills_of_assignment(engine, row.id)
-            # The book kept at this batch's read: every fill recorded before it.
-            before = recorded[: kept.fills]
+            # Moved on by the batch's own fills: the next batch has nothing to read for it.
+            assert kept.fills == len(recorded), (name, number)
             base, quote = row.symbol.split("/")
-            assert kept.book == replay(row.allocation, base, quote, before), (name, number)
+            assert kept.book == replay(row.allocation, base, quote, recorded), (name, number)
     kept_records = await records_of(engine, slices)
 
     await empty(engine)
@@ -83,7 +84,7 @@ async def test_a_fill_recorded_below_the_kept_books_newest_is_not_missed(engine:
     for steps_ in run:
         assert await service.paper.execute(batch(slices, steps_), service.executor) == [DONE] * len(steps_)
     kept = service.paper.books.kept(a.id)
-    assert kept is not None and kept.fills == 2
+    assert kept is not None and kept.fills == 3  # a's buy, sale and buy
     async with AsyncSession(engine) as session:
         b_fill = (await session.scalars(select(FillRow).where(FillRow.assignment_id == b.id))).one()
         assert b_fill.id < kept.last_fill_id
@@ -99,4 +100,22 @@ async def test_a_fill_recorded_below_the_kept_books_newest_is_not_missed(engine:
     assert (sale.assignment_id, sale.side, sale.status) == (a.id, "sell", "filled")
     assert sale.amount == held.quantize(Decimal("1e-8"), rounding=ROUND_DOWN)  # b's units too
     kept = service.paper.books.kept(a.id)
-    assert kept is not None and kept.fills == 4
+    assert kept is not None and kept.fills == 5  # every fill replayed, then the sale
+
+
+async def test_a_fill_another_writer_recorded_is_read_and_continued_from(engine: AsyncEngine) -> None:
+    service, slices = make_service(engine), await seed(engine)
+    a = slices["a"]
+    assert await service.paper.execute(batch(slices, [("a", "long", T)]), service.executor) == [DONE]
+    kept = service.paper.books.kept(a.id)
+    assert kept is not None and kept.fills == 1
+    # The executor (a redelivered intent's path) records a sale the lane's kept book knows nothing of.
+    assert await service.executor.execute(batch(slices, [("a", "short", NEXT)])[0]) is DONE
+    assert len(await fills_of_assignment(engine, a.id)) == 2
+
+    assert await service.paper.execute(batch(slices, [("a", "long", NEXT + M)]), service.executor) == [DONE]
+    recorded = await fills_of_assignment(engine, a.id)
+    assert [f.side for f in recorded] == ["buy", "sell", "buy"]  # it knew a was back in cash
+    kept = service.paper.books.kept(a.id)
+    assert kept is not None and kept.fills == 3
+    assert kept.book == replay(a.allocation, "ALPHA", "USD", recorded)

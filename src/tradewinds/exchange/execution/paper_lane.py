@@ -67,6 +67,7 @@ class _Known:
     newest_fill: dict[int, int]  # account id -> its newest fill id
     books: dict[int, SliceBook] = field(default_factory=dict)  # after the recorded fills
     staged_fills: dict[int, list[LedgerFill]] = field(default_factory=dict)  # this batch's, by slice
+    currencies: dict[int, tuple[str, str]] = field(default_factory=dict)  # slice -> (base, quote)
 
 
 @dataclass(slots=True)
@@ -208,11 +209,12 @@ class PaperLane:
                 if intent.intent_id not in seen:  # the same intent twice in a batch trades once
                     seen.add(intent.intent_id)
                     await self._trade(intent, known, staged)
-            await self._commit(staged)
+            fill_ids = await self._commit(staged)
         except BaseException:
             for venue in staged.venues.values():  # ahead of the records: rebuilt next time
                 venue.forget()
             raise
+        self._keep_books(known, staged, fill_ids)
         for row in staged.orders:
             await self.records.publish(row)
         return [Outcome.DONE] * len(intents)
@@ -252,6 +254,7 @@ class PaperLane:
             stored = known.stored[intent.assignment_id]
             recorded = self.books.book(intent.assignment_id, allocation, market.base, market.quote, stored)
             known.books[intent.assignment_id] = recorded
+            known.currencies[intent.assignment_id] = (market.base, market.quote)
         fills = known.staged_fills.setdefault(intent.assignment_id, [])
         for leg in range(self.max_legs):
             book = replay(allocation, market.base, market.quote, fills, start=recorded)
@@ -289,11 +292,26 @@ class PaperLane:
         staged.orders.append(row)
         log.info("intent %s: %s", intent.intent_id, reason)
 
-    async def _commit(self, staged: _Staged) -> None:
+    def _keep_books(self, known: _Known, staged: _Staged, fill_ids: Mapping[int, int]) -> None:
+        """The batch's fills are recorded: each slice's kept book moves on by them, so the next
+        batch has nothing to read for it (unless someone else recorded fills meanwhile)."""
+        newest: dict[int, int] = {}
+        for row in staged.orders:
+            if row.id in fill_ids:
+                newest[row.assignment_id] = max(newest.get(row.assignment_id, 0), fill_ids[row.id])
+        for assignment_id, newest_id in newest.items():
+            fills = known.staged_fills[assignment_id]
+            base, quote = known.currencies[assignment_id]
+            # Continued from the recorded book, so the allocation (0 here) plays no part.
+            book = replay(Decimal(0), base, quote, fills, start=known.books[assignment_id])
+            self.books.recorded(assignment_id, book, len(fills), newest_id)
+
+    async def _commit(self, staged: _Staged) -> dict[int, int]:
         """Every staged order, and the fill of each filled one, in one transaction (two statements:
-        the unit of work's per-object bookkeeping cost more than the trading)."""
+        the unit of work's per-object bookkeeping cost more than the trading); each filled
+        order's fill id, by order id."""
         if not staged.orders:
-            return
+            return {}
         fills: list[tuple[_StagedOrder, LedgerFill]] = []
         recorded_ms = self.records.now_ms()  # what watchers and the benchmark read as "recorded"
         for row in staged.orders:
@@ -323,6 +341,7 @@ class PaperLane:
             await session.commit()
         for row, _ in fills:
             staged.venues[row.account_id].recorded(fill_ids[row.id])
+        return fill_ids
 
 
 _ORDER_COLUMNS = [c.key for c in OrderRow.__table__.columns if c.key != "id"]

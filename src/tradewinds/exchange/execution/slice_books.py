@@ -4,7 +4,9 @@ A slice's book (what it holds, its cost, its P&L) is its recorded fills replayed
 replaying all of them at every trade costs what the history has grown to: an assignment that
 changes position every minute records about 1,440 fills a day, and after a few weeks each trade
 read tens of thousands of rows. The lane keeps the book it computed with how many fills it
-replays and the newest fill's id, and a batch reads only the fills after that id.
+replays and the newest fill's id, moves it on by each batch's own fills once they are committed,
+and a batch reads only fills recorded after that id by someone else (the executor continuing a
+redelivered intent, another process).
 
 The kept book is trusted only when the records add up: the batch first counts each slice's fills
 and reads the newest id, and the fills between the kept id and that one must be exactly the ones
@@ -112,6 +114,14 @@ class SliceBooks:
                 last = max((row.id for row in read), default=0)
                 stored[a] = StoredFills(len(read), last, None, [ledger_fill(row) for row in read])
         return stored
+
+    def recorded(self, assignment_id: int, book: SliceBook, fills: int, last_fill_id: int) -> None:
+        """`fills` more fills of the slice were committed, the newest `last_fill_id`: `book` is the
+        kept book after them. (Should another writer have recorded fills meanwhile, the counts
+        will not add up at the next read, and it replays them all.)"""
+        kept = self._kept.get(assignment_id)
+        if kept is not None:
+            self._kept[assignment_id] = KeptBook(kept.allocation, kept.fills + fills, last_fill_id, book)
 
     def kept(self, assignment_id: int) -> KeptBook | None:
         return self._kept.get(assignment_id)
