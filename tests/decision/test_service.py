@@ -282,3 +282,28 @@ async def test_an_old_close_redelivered_after_newer_ones_moves_nothing_back(rig:
     await world.store([rise])
     decided = await rig.service.handle_close(ClosedCandle("sim", SYMBOL, "1m", rise, CloseReason.NEXT_CANDLE))
     assert [(d.target, d.new, d.stale) for d in decided] == [("long", True, False)]
+
+
+async def test_an_old_close_delivered_first_after_a_newer_one_trades_nothing(rig: Rig) -> None:
+    """A close handled for the first time after a newer one of its market was (its first delivery
+    lost with a killed core): what it decides is out of date. It is recorded as stale, places no
+    order, and leaves the target the newer close set."""
+    from tradewinds.domain.messages import ClosedCandle, CloseReason
+
+    world = rig.world
+    a = await world.assign("rising", LONG_WHEN_RISING)
+    candles = rising_candles(30)
+    drop = Candle(candles[-1].time + M, 100.0, 100.5, 99.5, 100.0, 1.0)  # below its SMA(3): short
+    await world.store([*candles, drop])
+    await rig.service.start()
+    await rig.service.handle_close(ClosedCandle("sim", SYMBOL, "1m", drop, CloseReason.NEXT_CANDLE))
+    assert (await world.assignment(a)).target == "short"  # as it started: nothing decided
+
+    old = ClosedCandle("sim", SYMBOL, "1m", candles[-1], CloseReason.NEXT_CANDLE)  # rising: long
+    decided = await rig.service.handle_close(old)
+    assert [(d.target, d.new, d.stale) for d in decided] == [("long", True, True)]
+    row = await world.assignment(a)
+    assert (row.target, row.last_eval_candle_ms) == ("short", drop.time)
+    assert rig.service.roster.get(a).target == "short"  # type: ignore[union-attr]
+    await asyncio.sleep(0.2)
+    assert rig.intents == []

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 
 import numpy as np
@@ -184,6 +184,7 @@ async def record_closes(
     write is one statement for all the closes (a statement per close cost a round trip each:
     200 closes took a second on SQLite)."""
     async with engine.begin() as conn:
+        closes = await _out_of_date_as_stale(conn, closes)
         await _record_last_evaluations(conn, closes, now_ms)
         records = [r for close in closes for r in close.records]
         at_once = [r.assignment_id for r in records if r.disable]
@@ -214,6 +215,34 @@ async def record_closes(
         for outcome, close in zip(outcomes, closes, strict=True):
             outcome.decisions.extend(made.get(id(close), []))
         return outcomes
+
+
+async def _out_of_date_as_stale(conn: AsyncConnection, closes: Sequence[CloseRecord]) -> list[CloseRecord]:
+    """A decision on a close older than one its assignment was evaluated at already (a close
+    redelivered after newer ones, its first delivery never recorded) is out of date: recorded as
+    stale, so it places no order and moves no target (the newer close's decision stands)."""
+    deciding = sorted({d.assignment_id for close in closes for d in close.decisions if not d.stale})
+    if not deciding:
+        return list(closes)
+    rows = await conn.execute(
+        select(AssignmentRow.id, AssignmentRow.last_eval_candle_ms).where(
+            AssignmentRow.id.in_(deciding), AssignmentRow.last_eval_candle_ms.is_not(None)
+        )
+    )
+    evaluated = {int(i): int(t) for i, t in rows.all() if t is not None}
+
+    def dated(close: CloseRecord) -> CloseRecord:
+        newer = {
+            d.assignment_id
+            for d in close.decisions
+            if evaluated.get(d.assignment_id, 0) > close.candle_time_ms
+        }
+        if not newer:
+            return close
+        decisions = [replace(d, stale=True) if d.assignment_id in newer else d for d in close.decisions]
+        return replace(close, decisions=decisions)
+
+    return [dated(close) for close in closes]
 
 
 # An old close redelivered after newer ones (its acknowledgement was lost) moves nothing back.
