@@ -29,7 +29,9 @@ from tradewinds.storage.trading_models import AssignmentRow, DecisionRow, FillRo
 pytestmark = pytest.mark.slow
 
 TRADEWINDS = [sys.executable, "-m", "tradewinds.cli"]
-FILLED = re.compile(r"orders (\d+) filled")
+# "orders 12 filled; ..." or, when some were noted first (superseded, nothing to do), "orders 8
+# canceled, 12 filled; ..."
+FILLED = re.compile(r"orders (?:\d+ \w+, )*(\d+) filled")
 
 
 def environment(home: Path) -> dict[str, str]:
