@@ -25,7 +25,6 @@ from tradewinds.exchange.ccxt_adapter import CcxtAdapter
 from tradewinds.exchange.execution.executor import ExecutionSettings
 from tradewinds.exchange.execution.service import ExecutionService, ServiceSettings
 from tradewinds.exchange.ratelimit import RateLimiter
-from tradewinds.storage.database import create_engine
 from tradewinds.storage.orders import fills_of_assignment, list_orders
 from tradewinds.storage.secrets import SecretBox
 from tradewinds.storage.trading_models import TradingAccountRow
@@ -83,13 +82,6 @@ async def test_the_history_is_paged_back_to_an_order_placed_before_a_restart(
 
 
 # ----------------------------------------------------------------------------- the service
-
-
-@pytest.fixture
-async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
-    engine = create_engine(database_url)
-    yield engine
-    await engine.dispose()
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ ids and times.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import NamedTuple
@@ -27,7 +27,6 @@ from tradewinds.exchange.adapter import InvalidOrder, MarketInfo
 from tradewinds.exchange.execution.executor import Outcome
 from tradewinds.exchange.execution.service import ExecutionService
 from tradewinds.exchange.execution.venues import rebuild_paper_venue
-from tradewinds.storage.database import create_engine
 from tradewinds.storage.orders import fills_of_assignment, list_orders
 from tradewinds.storage.trading_models import AssignmentRow, DecisionRow, TradingAccountRow, UserRow
 
@@ -65,13 +64,6 @@ class Bus:
 def make_service(engine: AsyncEngine, feed: Feed | None = None) -> ExecutionService:
     """Built as in production, not started: `paper` is the lane, `executor` the single path."""
     return ExecutionService(Bus(), engine, "sim", feed or Feed())  # type: ignore[arg-type]
-
-
-@pytest.fixture
-async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
-    engine = create_engine(database_url)
-    yield engine
-    await engine.dispose()
 
 
 async def empty(engine: AsyncEngine) -> None:

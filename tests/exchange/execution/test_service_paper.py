@@ -21,7 +21,6 @@ from tradewinds.domain.trading import OrderEvent, OrderIntent, OrderIntents, cli
 from tradewinds.exchange.adapter import MarketInfo
 from tradewinds.exchange.execution.executor import ExecutionSettings
 from tradewinds.exchange.execution.service import ExecutionService, ServiceSettings
-from tradewinds.storage.database import create_engine
 from tradewinds.storage.orders import fills_of_assignment, list_orders
 from tradewinds.storage.trading_models import AssignmentRow, DecisionRow, OrderRow, UserRow
 
@@ -47,13 +46,6 @@ class Feed:
 
     async def close(self) -> None:
         return None
-
-
-@pytest.fixture
-async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
-    engine = create_engine(database_url)
-    yield engine
-    await engine.dispose()
 
 
 @pytest.fixture

@@ -5,10 +5,8 @@ fill another writer recorded above it is read and continued from."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from decimal import ROUND_DOWN, Decimal
 
-import pytest
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
@@ -24,19 +22,11 @@ from tests.exchange.execution.test_paper_lane import (
     records_of,
 )
 from tradewinds.domain.ledger import replay
-from tradewinds.storage.database import create_engine
 from tradewinds.storage.orders import fills_of_assignment, list_orders
 from tradewinds.storage.trading_models import FillRow
 
 M = NEXT - T
 TARGETS = ["long", "short", "long", "long", "short", "long", "short"]
-
-
-@pytest.fixture
-async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
-    engine = create_engine(database_url)
-    yield engine
-    await engine.dispose()
 
 
 async def seed(engine: AsyncEngine) -> Slices:
