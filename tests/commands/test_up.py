@@ -112,7 +112,11 @@ def test_up_trades_on_paper_refuses_a_second_instance_and_continues(tmp_path: Pa
             assert f"pid {first.pid} " in done.stderr
 
         first.send_signal(signal.SIGINT)
-        out, err = first.communicate(timeout=60)
+        try:
+            out, err = first.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            log = (home / "logs" / "up.log").read_text()
+            raise AssertionError("Ctrl-C did not stop it; the log ends:\n" + log[-4000:]) from None
     finally:
         if first.poll() is None:
             first.kill()

@@ -301,6 +301,27 @@ async def test_close_ends_streams_and_later_calls() -> None:
         sim.stream_candles(["ALPHA/USD"])
 
 
+async def test_a_cancelled_stream_ends_at_whatever_step_the_cancel_lands() -> None:
+    """A stopping adapter cancels the stream's task once; the stream must end, at any step (it once
+    swallowed a cancel that landed while it tidied up after a pause, and streamed on forever)."""
+    for steps in range(40):
+        sim = make_sim()
+        stream = sim.stream_candles(["ALPHA/USD"])
+
+        async def consume(source: AsyncIterator[CandleUpdate] = stream) -> None:
+            async for _ in source:
+                pass
+
+        task = asyncio.create_task(consume())
+        for _ in range(steps):
+            await asyncio.sleep(0)
+        requested = task.cancel()
+        async with asyncio.timeout(1):
+            await asyncio.gather(task, return_exceptions=True)
+        assert task.cancelled() or not requested, f"the cancel at step {steps} was swallowed"
+        await sim.close()
+
+
 async def test_unknown_symbols_are_refused_with_the_choices() -> None:
     sim = make_sim()
     assert isinstance(sim, ExchangeAdapter)

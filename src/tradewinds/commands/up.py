@@ -239,6 +239,7 @@ class Platform:
         # finishes its queue (stored, then published) after the exchange stopped feeding it.
         for name, service in reversed(self.services):
             try:
+                log.info("up: stopping %s", name)  # the log then names a stop that never ends
                 await service.stop()
                 log.info("up: %s stopped", name)
             except Exception:

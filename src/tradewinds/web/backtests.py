@@ -9,7 +9,6 @@ that restarts puts what was queued or running back in the queue.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import multiprocessing
@@ -64,8 +63,7 @@ class BacktestQueue:
     async def stop(self) -> None:
         if self._task is not None:
             self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await asyncio.gather(self._task, return_exceptions=True)  # a cancel of stop() still ends it
         for process in self._running.values():
             process.kill()
         for job in list(self._jobs):

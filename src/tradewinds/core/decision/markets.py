@@ -9,7 +9,6 @@ assignments, in minutes of its timeframe.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections import defaultdict
@@ -59,8 +58,7 @@ class MarketsAnnouncer:
     async def stop(self) -> None:
         if self._task is not None:
             self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await asyncio.gather(self._task, return_exceptions=True)  # a cancel of stop() still ends it
 
     async def announce(self, force: bool = False) -> None:
         if self._roster is None or self._history is None:

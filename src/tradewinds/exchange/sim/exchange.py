@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
@@ -318,10 +317,11 @@ class SimulatedExchange:
         try:
             await asyncio.wait({sleeper, closer}, return_when=asyncio.FIRST_COMPLETED)
         finally:
-            for task in (sleeper, closer):
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+            sleeper.cancel()
+            closer.cancel()
+            # gather, not `suppress(CancelledError)` around each await: a cancel of this task that
+            # lands here must end the stream, and suppress would swallow it (streaming on forever).
+            await asyncio.gather(sleeper, closer, return_exceptions=True)
 
     # -------------------------------------------------------------- ExchangeAdapter: trading
 

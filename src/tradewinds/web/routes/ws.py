@@ -9,7 +9,6 @@ a socket with the user's cookie)."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 from typing import Any
@@ -84,7 +83,6 @@ async def live(websocket: WebSocket) -> None:
         pass
     finally:
         sender.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await sender
+        await asyncio.gather(sender, return_exceptions=True)  # a cancel of this handler still ends it
         hub.leave(viewer)
         log.debug("web: live socket closed for user %s (%d open)", session.user_id, hub.viewers())
