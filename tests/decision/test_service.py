@@ -21,7 +21,8 @@ from tests.decision.world import (
 )
 from tradewinds.bus import codec, subjects
 from tradewinds.core.decision.service import DecisionService, DecisionSettings
-from tradewinds.domain.candles import Candle
+from tradewinds.domain.candles import Candle, SeriesKey
+from tradewinds.domain.timeframes import Timeframe
 from tradewinds.domain.trading import AssignmentChanged, MarketsWanted, OrderIntent
 from tradewinds.eval.window_sizer import WindowSizer
 from tradewinds.eval.worker import EvaluationWorker
@@ -307,3 +308,43 @@ async def test_an_old_close_delivered_first_after_a_newer_one_trades_nothing(rig
     assert rig.service.roster.get(a).target == "short"  # type: ignore[union-attr]
     await asyncio.sleep(0.2)
     assert rig.intents == []
+
+
+async def test_a_slow_market_holds_up_only_its_own_later_closes(
+    rig: Rig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Closes fetched later are handled while an earlier batch is still being evaluated, except
+    a later close of the same series, which waits for the one before it."""
+    from tradewinds.core.decision import service as service_module
+    from tradewinds.core.decision.requests import request_evaluation
+
+    world = rig.world
+    other = SeriesKey("sim", "BETA/USD", Timeframe.M1)
+    a = await world.assign("rising", LONG_WHEN_RISING)
+    b = await world.assign("rising", LONG_WHEN_RISING, symbol=other.symbol)
+    candles = rising_candles(30)
+    await world.store(candles)
+    await world.store(candles, other)
+    real, held = request_evaluation, asyncio.Event()
+    order: list[tuple[str, int]] = []
+
+    async def slow_for_alpha(bus: object, request: object, *args: object) -> object:
+        symbol, candle_ms = request.symbol, request.candle_time_ms  # type: ignore[attr-defined]
+        if symbol == SYMBOL and candle_ms == candles[-2].time:
+            await held.wait()
+        order.append((symbol, candle_ms))
+        return await real(bus, request, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(service_module, "request_evaluation", slow_for_alpha)
+    await rig.service.start()
+    await publish_close(rig.nc, candles[-2])
+    await asyncio.sleep(0.3)  # fetched alone, and held
+    await publish_close(rig.nc, candles[-1])  # alpha's next close: must wait for the held one
+    await publish_close(rig.nc, candles[-2], other)
+    await rig.evaluated_at(b, candles[-2].time)  # beta went by while alpha was held
+    assert (await world.assignment(a)).last_eval_candle_ms is None
+    held.set()
+    await rig.evaluated_at(a, candles[-1].time)
+    alpha = [ms for symbol, ms in order if symbol == SYMBOL]
+    assert alpha == [candles[-2].time, candles[-1].time]
+    assert not any(d.stale for d in await world.decisions())  # in order: nothing decided out of date

@@ -5,10 +5,9 @@
   after its evaluations and decisions are recorded and its intents published: a crash in between
   redelivers it, and the decisions already recorded are published again (same message id).
 - Per close, the assignments due for its market and timeframe get one `EvaluationRequest` (the
-  window travels once). A request that times out (the worker died, or none is running) is sent
-  again, with a longer timeout each time, until a worker answers. `nats request` makes a new inbox
-  per attempt, so the late answer to an abandoned attempt is dropped.
-- Closes of one series are handled in order; different series in parallel. Whatever has been
+  window travels once), sent until a worker answers it (requests.py).
+- Closes of one series are handled in order; different series in parallel, and each fetched batch
+  of closes in a task of its own while the next batch is fetched. Whatever has been
   evaluated is recorded at once (one transaction for all the closes whose replies are in) and its
   intents published, while the other series are still being evaluated: the first orders leave
   before the last strategies have run. One close's intents travel as one `OrderIntents` message.
@@ -41,6 +40,7 @@ from tradewinds.core.decision.plan import (
     is_stale,
     plan_results,
 )
+from tradewinds.core.decision.requests import Patience, request_evaluation
 from tradewinds.core.decision.sizes import WindowSizes
 from tradewinds.core.decision.windows import WindowCache
 from tradewinds.domain.candle_arrays import CandleArrays
@@ -50,7 +50,6 @@ from tradewinds.domain.timeframes import Timeframe
 from tradewinds.domain.trading import (
     Assignment,
     EvaluationReply,
-    EvaluationRequest,
 )
 from tradewinds.eval.window_sizer import WindowSizer
 from tradewinds.storage.decisions import (
@@ -66,6 +65,9 @@ log = logging.getLogger("tradewinds.decision")
 
 DURABLE = "decisions"
 
+Series = tuple[str, str, str]  # exchange, symbol, timeframe
+_Close = tuple[ClosedCandle, Any]  # the close and its JetStream message
+
 
 def wall_clock_ms() -> int:
     return time.time_ns() // 1_000_000
@@ -80,6 +82,7 @@ class DecisionSettings:
     retry_wait_s: float = 0.5  # after "no responders" (no worker running), doubling up to 10 s
     fetch_batch: int = 256
     concurrent_series: int = 64
+    concurrent_batches: int = 16  # tasks handling fetched closes at once (the consumer waits beyond)
     ack_wait_s: float = 60.0  # a close taken by a decision service that died is redelivered after this
     markets_seconds: float = 30.0  # how often the markets wanted are announced to the adapters
     max_window: int = 20_000
@@ -125,6 +128,9 @@ class DecisionService:
         self._tasks: list[asyncio.Task[None]] = []
         self._subscriptions: list[Any] = []
         self._pull: Any = None
+        self._patience = Patience(
+            self.settings.request_timeout_s, self.settings.request_timeout_max_s, self.settings.retry_wait_s
+        )
         self._series_slots = asyncio.Semaphore(self.settings.concurrent_series)
         self.markets = MarketsAnnouncer(bus, self.settings.markets_seconds)
         self.windows = WindowCache()
@@ -229,29 +235,63 @@ class DecisionService:
     # -- closes ---------------------------------------------------------------------------
 
     async def _consume(self) -> None:
-        while True:
-            try:
-                messages = await self._pull.fetch(self.settings.fetch_batch, timeout=1.0)
-            except (TimeoutError, nats.errors.TimeoutError):
-                continue
-            except Exception as exc:  # NATS reconnecting: wait and fetch again
-                log.warning("decision: fetching closes failed: %s", exc)
-                await asyncio.sleep(1.0)
-                continue
-            by_series: dict[tuple[str, str, str], list[tuple[ClosedCandle, Any]]] = {}
-            for msg in messages:
-                try:
-                    close = codec.decode(msg.data, ClosedCandle)
-                except msgspec.DecodeError as exc:
-                    log.warning(
-                        "decision: dropped a message on %s that is not a ClosedCandle: %s", msg.subject, exc
-                    )
-                    await msg.term()
-                    continue
-                by_series.setdefault((close.exchange, close.symbol, close.timeframe), []).append((close, msg))
-            await self._handle_waves(_waves(list(by_series.values())))
+        """Fetch closes and hand them to tasks of their own, fetching on meanwhile.
 
-    async def _handle_waves(self, waves: list[list[tuple[ClosedCandle, Any]]]) -> None:
+        A fetch returns the closes already in, so one minute's 200 closes, published one after
+        another by the core, arrive as several batches: handled one after another, the last
+        batch's strategies waited for the first batch's recording. The series of a batch that an
+        earlier task is still handling go in a task that waits for those first: each series stays
+        in order, and a slow market holds up only its own later closes."""
+        handling: dict[asyncio.Task[None], set[Series]] = {}
+        try:
+            while True:
+                try:
+                    messages = await self._pull.fetch(self.settings.fetch_batch, timeout=1.0)
+                except (TimeoutError, nats.errors.TimeoutError):
+                    continue
+                except Exception as exc:  # NATS reconnecting: wait and fetch again
+                    log.warning("decision: fetching closes failed: %s", exc)
+                    await asyncio.sleep(1.0)
+                    continue
+                by_series = await self._by_series(messages)
+                earlier = {task for task, series in handling.items() if series & by_series.keys()}
+                busy = set().union(*(handling[task] for task in earlier))
+                free = {key: closes for key, closes in by_series.items() if key not in busy}
+                waiting = {key: closes for key, closes in by_series.items() if key in busy}
+                while len(handling) >= self.settings.concurrent_batches:
+                    await asyncio.wait(handling, return_when=asyncio.FIRST_COMPLETED)
+                for group, after in ((free, set()), (waiting, earlier)):
+                    if group:
+                        task = asyncio.create_task(self._handle_after(after, _waves(list(group.values()))))
+                        handling[task] = set(group)
+                        task.add_done_callback(lambda done: handling.pop(done, None))
+        finally:
+            for task in handling:
+                task.cancel()  # each hands its closes back (nak) as it stops
+            await asyncio.gather(*handling, return_exceptions=True)
+
+    async def _handle_after(self, earlier: set[asyncio.Task[None]], waves: list[list[_Close]]) -> None:
+        if earlier:
+            await asyncio.wait(earlier)
+        await self._handle_waves(waves)
+
+    async def _by_series(
+        self, messages: list[Any]
+    ) -> dict[tuple[str, str, str], list[tuple[ClosedCandle, Any]]]:
+        by_series: dict[tuple[str, str, str], list[tuple[ClosedCandle, Any]]] = {}
+        for msg in messages:
+            try:
+                close = codec.decode(msg.data, ClosedCandle)
+            except msgspec.DecodeError as exc:
+                log.warning(
+                    "decision: dropped a message on %s that is not a ClosedCandle: %s", msg.subject, exc
+                )
+                await msg.term()
+                continue
+            by_series.setdefault((close.exchange, close.symbol, close.timeframe), []).append((close, msg))
+        return by_series
+
+    async def _handle_waves(self, waves: list[list[_Close]]) -> None:
         """Wave k holds the k-th close of each series: series in parallel, each in order."""
         for index, wave in enumerate(waves):
             try:
@@ -372,43 +412,12 @@ class DecisionService:
             request = evaluation_request(
                 close.exchange, close.symbol, close.timeframe, close.candle.time, window, due.due
             )
-            return await self._evaluate(request, due.msg)
+            return await request_evaluation(
+                self.bus, request, due.msg, self._patience, self._count_retry, lambda: self._stopping
+            )
 
-    async def _evaluate(self, request: EvaluationRequest, msg: Any) -> EvaluationReply:
-        data = codec.encode(request)
-        timeout = self.settings.request_timeout_s
-        wait = self.settings.retry_wait_s
-        while True:
-            if msg is not None:
-                with contextlib.suppress(Exception):
-                    await msg.in_progress()  # keep JetStream from redelivering meanwhile
-            try:
-                answer = await self.bus.request(subjects.EVAL_REQUESTS, data, timeout=timeout)
-                reply = codec.decode(answer.data, EvaluationReply)
-                if reply.request_id == request.request_id:
-                    return reply
-                log.warning(
-                    "decision: ignored a reply to request %s (expected %s)",
-                    reply.request_id,
-                    request.request_id,
-                )
-            except nats.errors.NoRespondersError:
-                log.warning("decision: no evaluation worker is running; %s waits", _describe_request(request))
-                await asyncio.sleep(wait)
-                wait = min(wait * 2, 10.0)
-            except (TimeoutError, nats.errors.TimeoutError):
-                self.counters.retries += 1
-                log.warning(
-                    "decision: no answer to %s within %.0f s; sending it again",
-                    _describe_request(request),
-                    timeout,
-                )
-                timeout = min(timeout * 2, self.settings.request_timeout_max_s)
-            except msgspec.DecodeError as exc:
-                self.counters.retries += 1
-                log.warning("decision: a worker answered something that is not an EvaluationReply: %s", exc)
-            if self._stopping:
-                raise RuntimeError("stopping: the close is left for the next start")
+    def _count_retry(self) -> None:
+        self.counters.retries += 1
 
     async def _publish_intents(self, close: ClosedCandle, decisions: list[RecordedDecision]) -> None:
         js = self.bus.jetstream()
@@ -455,7 +464,7 @@ class _Due:
     stale: bool
 
 
-def _waves(series: list[list[tuple[ClosedCandle, Any]]]) -> list[list[tuple[ClosedCandle, Any]]]:
+def _waves(series: list[list[_Close]]) -> list[list[_Close]]:
     depth = max((len(items) for items in series), default=0)
     return [[items[k] for items in series if k < len(items)] for k in range(depth)]
 
@@ -483,8 +492,3 @@ def _describe(close: ClosedCandle) -> str:
     from tradewinds.domain.times import format_time_ms
 
     return f"{close.exchange} {close.symbol} {close.timeframe} close at {format_time_ms(close.candle.time)}"
-
-
-def _describe_request(request: EvaluationRequest) -> str:
-    market = f"{request.exchange} {request.symbol} {request.timeframe}"
-    return f"the evaluation of {len(request.items)} assignments on {market}"
