@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import text
 
-from tradewinds.storage.bulk import bulk_statement, execute_many
+from tradewinds.storage.bulk import bulk_statement, execute_many, id_list_query, select_rows
 from tradewinds.storage.database import create_engine
 
 
@@ -55,6 +55,44 @@ async def test_rows_are_written_in_the_transaction_and_rolled_back_with_it(datab
         async with engine.connect() as conn:
             count = (await conn.execute(text("SELECT count(*) FROM bulk_probe"))).scalar_one()
         assert count == 500
+    finally:
+        async with engine.begin() as conn:
+            await conn.execute(text("DROP TABLE IF EXISTS bulk_probe"))
+        await engine.dispose()
+
+
+def test_an_id_list_renders_as_one_parameter_for_each_database() -> None:
+    query = id_list_query("SELECT id FROM t WHERE id IN :ids[] AND score > :least")
+    assert query.qmark == "SELECT id FROM t WHERE id IN (SELECT value FROM json_each(?)) AND score > ?"
+    assert query.qmark_names == ("ids", "least")
+    assert (
+        query.numeric == "SELECT id FROM t WHERE id IN (SELECT unnest(CAST($1 AS BIGINT[]))) AND score > $2"
+    )
+    assert query.id_lists == {"ids"}
+    with pytest.raises(ValueError, match="IN :name"):
+        id_list_query("SELECT id FROM t WHERE id = :id")
+
+
+async def test_a_long_id_list_selects_exactly_its_rows(database_url: str) -> None:
+    engine = create_engine(database_url)
+    insert = bulk_statement("INSERT INTO bulk_probe (id, name, score) VALUES (:id, :name, :score)")
+    query = id_list_query(
+        "SELECT id, name FROM bulk_probe WHERE id IN :ids[] AND score >= :least ORDER BY id"
+    )
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(text("DROP TABLE IF EXISTS bulk_probe"))
+            await conn.execute(
+                text("CREATE TABLE bulk_probe (id INTEGER PRIMARY KEY, name TEXT, score INTEGER)")
+            )
+            await execute_many(
+                conn, insert, [{"id": i, "name": f"n{i}", "score": i % 7} for i in range(1, 20_001)]
+            )
+            wanted = [*range(3, 20_001, 2), 10**9]  # 10,000 ids, one of them absent
+            rows = await select_rows(conn, query, {"ids": wanted, "least": 3})
+            none = await select_rows(conn, query, {"ids": [], "least": 0})
+        assert rows == [(i, f"n{i}") for i in range(3, 20_001, 2) if i % 7 >= 3]
+        assert none == []
     finally:
         async with engine.begin() as conn:
             await conn.execute(text("DROP TABLE IF EXISTS bulk_probe"))

@@ -22,10 +22,9 @@ from tradewinds.domain.candle_arrays import CandleArrays
 from tradewinds.domain.candles import SeriesKey
 from tradewinds.domain.timeframes import Timeframe
 from tradewinds.domain.trading import Assignment, ParamValue, intent_id
-from tradewinds.storage.bulk import bulk_statement, execute_many
+from tradewinds.storage.bulk import bulk_statement, execute_many, id_list_query, select_rows
 from tradewinds.storage.trading_models import (
     AssignmentRow,
-    DecisionRow,
     StrategyRow,
     StrategyVersionRow,
     TradingAccountRow,
@@ -224,12 +223,8 @@ async def _out_of_date_as_stale(conn: AsyncConnection, closes: Sequence[CloseRec
     deciding = sorted({d.assignment_id for close in closes for d in close.decisions if not d.stale})
     if not deciding:
         return list(closes)
-    rows = await conn.execute(
-        select(AssignmentRow.id, AssignmentRow.last_eval_candle_ms).where(
-            AssignmentRow.id.in_(deciding), AssignmentRow.last_eval_candle_ms.is_not(None)
-        )
-    )
-    evaluated = {int(i): int(t) for i, t in rows.all() if t is not None}
+    rows = await select_rows(conn, _LAST_EVALUATED, {"ids": deciding})
+    evaluated = {int(i): int(t) for i, t in rows}
 
     def dated(close: CloseRecord) -> CloseRecord:
         newer = {
@@ -244,6 +239,20 @@ async def _out_of_date_as_stale(conn: AsyncConnection, closes: Sequence[CloseRec
 
     return [dated(close) for close in closes]
 
+
+_LAST_EVALUATED = id_list_query(
+    "SELECT id, last_eval_candle_ms FROM assignments WHERE id IN :ids[] AND last_eval_candle_ms IS NOT NULL"
+)
+_RECORDED_DECISIONS = id_list_query(
+    "SELECT assignment_id, intent_id, target, previous, candle_time_ms, candle_close, created_ms, stale "
+    "FROM decisions WHERE candle_time_ms = :candle AND assignment_id IN :ids[]"
+)
+# Paused: the user paused trading, the account was paused or disabled, or the assignment disabled.
+_PAUSED = id_list_query(
+    "SELECT a.id FROM assignments a JOIN users u ON u.id = a.user_id "
+    "JOIN trading_accounts t ON t.id = a.account_id WHERE a.id IN :ids[] "
+    "AND (u.trading_paused OR t.paused_reason IS NOT NULL OR NOT t.enabled OR NOT a.enabled)"
+)
 
 # An old close redelivered after newer ones (its acknowledgement was lost) moves nothing back.
 _LAST_EVALUATION = bulk_statement(
@@ -314,23 +323,11 @@ async def _existing_decisions(
     by_time: dict[int, list[int]] = {}
     for close in closes:
         by_time.setdefault(close.candle_time_ms, []).extend(r.assignment_id for r in close.records)
-    d = DecisionRow
     for candle_time_ms, assignment_ids in by_time.items():  # one query per candle time (a wave has one)
         if not assignment_ids:
             continue
-        rows = await conn.execute(
-            select(
-                d.assignment_id,
-                d.intent_id,
-                d.target,
-                d.previous,
-                d.candle_time_ms,
-                d.candle_close,
-                d.created_ms,
-                d.stale,
-            ).where(d.candle_time_ms == candle_time_ms, d.assignment_id.in_(assignment_ids))
-        )
-        for aid, the_intent, target, previous, candle_ms, price, created, stale in rows.all():
+        rows = await select_rows(conn, _RECORDED_DECISIONS, {"candle": candle_time_ms, "ids": assignment_ids})
+        for aid, the_intent, target, previous, candle_ms, price, created, stale in rows:
             found[(int(aid), int(candle_ms))] = RecordedDecision(
                 int(aid),
                 the_intent,
@@ -349,19 +346,7 @@ async def _paused(conn: AsyncConnection, assignment_ids: list[int]) -> set[int]:
     """Assignments whose user paused trading or whose account was paused or disabled."""
     if not assignment_ids:
         return set()
-    query = (
-        select(AssignmentRow.id)
-        .join(UserRow, UserRow.id == AssignmentRow.user_id)
-        .join(TradingAccountRow, TradingAccountRow.id == AssignmentRow.account_id)
-        .where(
-            AssignmentRow.id.in_(assignment_ids),
-            (UserRow.trading_paused.is_(True))
-            | (TradingAccountRow.paused_reason.is_not(None))
-            | (TradingAccountRow.enabled.is_(False))
-            | (AssignmentRow.enabled.is_(False)),
-        )
-    )
-    return {int(r[0]) for r in (await conn.execute(query)).all()}
+    return {int(r[0]) for r in await select_rows(conn, _PAUSED, {"ids": assignment_ids})}
 
 
 async def _decide(
