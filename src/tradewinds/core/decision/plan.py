@@ -10,6 +10,8 @@ from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
+import msgspec
+
 from tradewinds.domain.candle_arrays import CandleArrays
 from tradewinds.domain.messages import ClosedCandle
 from tradewinds.domain.timeframes import MINUTE_MS, Timeframe
@@ -67,7 +69,7 @@ class Roster:
         a = self._by_id.get(assignment_id)
         if a is None:
             return
-        changed = Assignment(**{**{f: getattr(a, f) for f in a.__struct_fields__}, "target": target})
+        changed = msgspec.structs.replace(a, target=target)
         self._by_id[assignment_id] = changed
         self._by_series[(a.exchange, a.symbol, a.timeframe)][assignment_id] = changed
 
