@@ -37,12 +37,19 @@ from tradewinds.exchange.adapter import InsufficientFunds, InvalidOrder, MarketI
 from tradewinds.exchange.execution.executor import Executor, Outcome
 from tradewinds.exchange.execution.planner import PlanKind, Pricing, plan_next
 from tradewinds.exchange.execution.prices import LatestPrices
-from tradewinds.exchange.execution.records import Context, IntentRecords, note_error, order_fields, side_for
+from tradewinds.exchange.execution.records import (
+    Context,
+    IntentRecords,
+    SliceTerms,
+    note_error,
+    order_fields,
+    side_for,
+)
 from tradewinds.exchange.execution.slice_books import SliceBooks, StoredFills
 from tradewinds.exchange.execution.venues import PaperVenue, last_fill_id, rebuild_paper_venue
 from tradewinds.exchange.paper import DuplicateClientOrderId
+from tradewinds.storage.bulk import id_list_query, select_rows
 from tradewinds.storage.trading_models import (
-    AssignmentRow,
     DecisionRow,
     FillRow,
     OrderRow,
@@ -170,13 +177,7 @@ class PaperLane:
         assignment_ids = sorted({i.assignment_id for i in intents})
         intent_ids = sorted({i.intent_id for i in intents})
         async with AsyncSession(self.engine, expire_on_commit=False) as session:
-            found = await session.execute(
-                select(AssignmentRow, TradingAccountRow, UserRow)
-                .join(TradingAccountRow, TradingAccountRow.id == AssignmentRow.account_id)
-                .join(UserRow, UserRow.id == AssignmentRow.user_id)
-                .where(AssignmentRow.id.in_(assignment_ids))
-            )
-            contexts = {row[0].id: Context(*row) for row in found.all()}
+            contexts = await _contexts(session, assignment_ids)
             recorded = set(
                 await session.scalars(
                     select(OrderRow.intent_id).where(OrderRow.intent_id.in_(intent_ids)).distinct()
@@ -342,6 +343,30 @@ class PaperLane:
         for row, _ in fills:
             staged.venues[row.account_id].recorded(fill_ids[row.id])
         return fill_ids
+
+
+_SLICE_TERMS = id_list_query(
+    "SELECT id, account_id, user_id, allocation, enabled, disabled_reason FROM assignments WHERE id IN :ids[]"
+)
+
+
+async def _contexts(session: AsyncSession, assignment_ids: list[int]) -> dict[int, Context]:
+    """Each assignment's terms, account and user: the terms through the driver (ORM rows of all
+    the assignments cost 150 us each), whole rows of the few accounts and users."""
+    terms = await select_rows(await session.connection(), _SLICE_TERMS, {"ids": assignment_ids})
+    account_ids = sorted({int(row[1]) for row in terms})
+    user_ids = sorted({int(row[2]) for row in terms})
+    accounts = await session.scalars(select(TradingAccountRow).where(TradingAccountRow.id.in_(account_ids)))
+    by_account = {account.id: account for account in accounts}
+    users = await session.scalars(select(UserRow).where(UserRow.id.in_(user_ids)))
+    by_user = {user.id: user for user in users}
+    contexts: dict[int, Context] = {}
+    for assignment_id, account_id, user_id, allocation, enabled, disabled_reason in terms:
+        if account_id in by_account and user_id in by_user:
+            # A Money column holds the amount's exact string, as Money reads it.
+            slice_terms = SliceTerms(Decimal(allocation), bool(enabled), disabled_reason)
+            contexts[int(assignment_id)] = Context(slice_terms, by_account[account_id], by_user[user_id])
+    return contexts
 
 
 _ORDER_COLUMNS = [c.key for c in OrderRow.__table__.columns if c.key != "id"]

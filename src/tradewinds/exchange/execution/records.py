@@ -51,10 +51,20 @@ Publish = Callable[[OrderFields], Awaitable[None]]
 
 
 @dataclass(frozen=True)
+class SliceTerms:
+    """What trading reads of an assignment: its slice's allocation and whether it may trade (the
+    paper lane reads these columns alone: whole rows of 10,000 assignments cost it 0.9 s)."""
+
+    allocation: Decimal
+    enabled: bool
+    disabled_reason: str | None
+
+
+@dataclass(frozen=True)
 class Context:
     """What an intent trades on, read from the database before each order."""
 
-    assignment: AssignmentRow
+    assignment: AssignmentRow | SliceTerms
     account: TradingAccountRow
     user: UserRow
 
