@@ -31,6 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tradewinds.bus import codec, streams, subjects
 from tradewinds.bus.presence import Presence
+from tradewinds.core.decision.group_commit import GroupCommit
 from tradewinds.core.decision.markets import MarketsAnnouncer
 from tradewinds.core.decision.plan import (
     ExchangeClocks,
@@ -131,6 +132,8 @@ class DecisionService:
         self._patience = Patience(
             self.settings.request_timeout_s, self.settings.request_timeout_max_s, self.settings.retry_wait_s
         )
+        self._group: GroupCommit[tuple[_Due, EvaluationReply], tuple[_Due, list[RecordedDecision]]]
+        self._group = GroupCommit(self._record)
         self._series_slots = asyncio.Semaphore(self.settings.concurrent_series)
         self.markets = MarketsAnnouncer(bus, self.settings.markets_seconds)
         self.windows = WindowCache()
@@ -177,6 +180,7 @@ class DecisionService:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._group.finish()
         for subscription in self._subscriptions:
             with contextlib.suppress(Exception):
                 await subscription.unsubscribe()
@@ -328,14 +332,14 @@ class DecisionService:
         evaluating = {asyncio.create_task(self._evaluate_close(p)): p for p in prepared}
         decided: list[RecordedDecision] = []
         publishing: list[asyncio.Task[None]] = []
-        recording_s, transactions = 0.0, 0
+        recording_s, commits_before = 0.0, self._group.commits
         try:
             while evaluating:
                 done, _ = await asyncio.wait(evaluating, return_when=asyncio.FIRST_COMPLETED)
                 ready = [(evaluating.pop(task), task.result()) for task in done]
                 before = time.perf_counter()
-                recorded = await self._record(ready)
-                recording_s, transactions = recording_s + time.perf_counter() - before, transactions + 1
+                recorded = await self._group.record(ready)
+                recording_s += time.perf_counter() - before
                 for due, decisions in recorded:
                     decided += decisions
                     publishing.append(asyncio.create_task(self._publish_intents(due.close, decisions)))
@@ -346,21 +350,22 @@ class DecisionService:
             raise
         await asyncio.gather(*publishing)  # before the closes are acknowledged
         log.info(
-            "decision: %d closes, %d assignments due, %d decisions, in %.0f ms (recording %.0f ms in %d"
-            " transactions)",
+            "decision: %d closes, %d assignments due, %d decisions, in %.0f ms (recording %.0f ms;"
+            " %d transactions meanwhile, shared with the other closes being handled)",
             len(prepared),
             sum(len(p.due) for p in prepared),
             sum(1 for d in decided if d.new and not d.stale),
             (time.perf_counter() - started) * 1000,
             recording_s * 1000,
-            transactions,
+            self._group.commits - commits_before,
         )
         return decided
 
     async def _record(
         self, ready: list[tuple[_Due, EvaluationReply]]
     ) -> list[tuple[_Due, list[RecordedDecision]]]:
-        """Record what the replies decided, in one transaction; per close, its decisions."""
+        """Record what the replies decided, in one transaction; per close, its decisions (through
+        `self._group`: the replies of every task handling closes that are in meanwhile)."""
         prepared = [due for due, _ in ready]
         plans = [plan_results(due.due, reply.results, due.stale) for due, reply in ready]
         pieces = [
