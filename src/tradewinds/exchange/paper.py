@@ -28,6 +28,7 @@ import asyncio
 import decimal
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from decimal import Decimal
+from types import MappingProxyType
 
 import msgspec
 
@@ -164,6 +165,11 @@ class PaperAccount:
 
     def balance(self, currency: str) -> Decimal:
         return self._balances.get(currency, Decimal(0))
+
+    def free_balances(self) -> Mapping[str, Decimal]:
+        """What is free of each currency, read-only and without a copy: a trade asks at every
+        leg, and an account trading 200 markets holds 200 currencies."""
+        return MappingProxyType(self._balances)
 
     def balances(self) -> dict[str, Balance]:
         """Every currency the account holds or held; all of it is free (market orders fill at once)."""

@@ -44,7 +44,7 @@ class Venue(Protocol):
         """The price this intent trades at (paper fills at it; an exchange has its own)."""
         ...
 
-    async def free_balances(self) -> dict[str, Decimal]: ...
+    async def free_balances(self) -> Mapping[str, Decimal]: ...
 
     async def place(
         self, symbol: str, side: OrderSide, amount: Decimal, client_order_id: int
@@ -79,8 +79,8 @@ class PaperVenue:
     def quote(self, symbol: str, price: Decimal) -> None:
         self.account.update_price(symbol, price)
 
-    async def free_balances(self) -> dict[str, Decimal]:
-        return {c: b.free for c, b in self.account.balances().items()}
+    async def free_balances(self) -> Mapping[str, Decimal]:
+        return self.account.free_balances()
 
     async def place(self, symbol: str, side: OrderSide, amount: Decimal, client_order_id: int) -> OrderReport:
         return self.account.place_market_order(symbol, side, amount, client_order_id)
