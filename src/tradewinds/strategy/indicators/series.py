@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Callable
 from typing import Concatenate, ParamSpec, TypeVar, cast
 
@@ -19,7 +20,9 @@ FLAT = 1e-14
 
 
 def undefined(length: int) -> FloatArray:
-    return np.full(length, np.nan)
+    values = np.empty(length)
+    values.fill(np.nan)  # np.full's equal at half its cost (a live close makes thousands)
+    return values
 
 
 def padded(values: FloatArray, length: int) -> FloatArray:
@@ -32,7 +35,7 @@ def padded(values: FloatArray, length: int) -> FloatArray:
 
 def first_defined(values: FloatArray) -> int:
     """Index of the first non-NaN value (len(values) if there is none)."""
-    if len(values) == 0 or not np.isnan(values[0]):
+    if len(values) == 0 or not math.isnan(values[0]):  # math: a numpy call costs 0.5 us
         return 0
     defined = np.flatnonzero(~np.isnan(values))
     return int(defined[0]) if len(defined) else len(values)

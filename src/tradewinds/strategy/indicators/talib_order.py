@@ -18,28 +18,32 @@ import numpy as np
 from tradewinds.strategy.indicators.series import undefined
 from tradewinds.strategy.indicators.spec import FloatArray
 
-_kernels: Any = None
+_kernels: dict[str, Any] = {}  # name -> the Lua function
 _lock = threading.Lock()
 
 
-def _loops() -> Any:
-    """The Lua module, loaded on first use into a runtime of its own (trusted code only)."""
-    global _kernels
+def _kernel(name: str) -> Any:
+    """The Lua function `name`, its module loaded on first use into a runtime of its own (trusted
+    code only). Looked up once: a live close creates thousands of series, each a few us."""
+    kernel = _kernels.get(name)
+    if kernel is not None:
+        return kernel
     with _lock:
-        if _kernels is None:
+        if not _kernels:
             import lupa.luajit21 as luajit  # here: only runs that compute indicators need LuaJIT
 
             lua = luajit.LuaRuntime(register_eval=False, register_builtins=False)
             text = resources.files(__package__).joinpath("talib_order.lua").read_text("utf-8")
-            _kernels = lua.execute(text)
-        return _kernels
+            module = lua.execute(text)
+            _kernels.update({str(key): module[key] for key in module})
+        return _kernels[name]
 
 
 def _run(name: str, values: FloatArray, *args: float) -> FloatArray:
     source = np.ascontiguousarray(values, dtype=np.float64)
     out = undefined(len(source))
     if len(source):
-        getattr(_loops(), name)(source.ctypes.data, len(source), *args, out.ctypes.data)
+        _kernel(name)(source.ctypes.data, len(source), *args, out.ctypes.data)
     return out
 
 
