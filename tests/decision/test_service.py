@@ -348,3 +348,35 @@ async def test_a_slow_market_holds_up_only_its_own_later_closes(
     alpha = [ms for symbol, ms in order if symbol == SYMBOL]
     assert alpha == [candles[-2].time, candles[-1].time]
     assert not any(d.stale for d in await world.decisions())  # in order: nothing decided out of date
+
+
+async def test_closes_waiting_for_their_turn_are_handed_back_at_a_stop(
+    rig: Rig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Stopping while a close is held and the next close of its series waits for it: both are
+    handed back at once (not left for JetStream's ack wait), and a restarted service takes them."""
+    from tradewinds.core.decision import service as service_module
+
+    world = rig.world
+    a = await world.assign("rising", LONG_WHEN_RISING)
+    candles = rising_candles(30)
+    await world.store(candles)
+    never = asyncio.Event()
+
+    async def stuck(*args: object) -> object:
+        await never.wait()
+        raise AssertionError("unreachable")
+
+    monkeypatch.setattr(service_module, "request_evaluation", stuck)
+    await rig.service.start()
+    await publish_close(rig.nc, candles[-2])
+    await asyncio.sleep(0.3)
+    await publish_close(rig.nc, candles[-1])  # waits for the held one
+    await asyncio.sleep(0.3)
+    await rig.service.stop()
+    monkeypatch.undo()
+    again = DecisionService(rig.nc, world.engine, rig.service.settings, sizer=rig.service.sizer)
+    rig.service = again
+    await again.start()
+    await rig.evaluated_at(a, candles[-1].time)  # within 15 s: the ack wait is 60 s
+    assert not any(d.stale for d in await world.decisions())

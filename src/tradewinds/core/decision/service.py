@@ -7,7 +7,7 @@
 - Per close, the assignments due for its market and timeframe get one `EvaluationRequest` (the
   window travels once), sent until a worker answers it (requests.py).
 - Closes of one series are handled in order; different series in parallel, and each fetched batch
-  of closes in a task of its own while the next batch is fetched. Whatever has been
+  of closes in a task of its own while the next batch is fetched (intake.py). Whatever has been
   evaluated is recorded at once (one transaction for all the closes whose replies are in) and its
   intents published, while the other series are still being evaluated: the first orders leave
   before the last strategies have run. One close's intents travel as one `OrderIntents` message.
@@ -25,13 +25,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import msgspec
-import nats.errors
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tradewinds.bus import codec, streams, subjects
 from tradewinds.bus.presence import Presence
 from tradewinds.core.decision.group_commit import GroupCommit
+from tradewinds.core.decision.intake import CloseIntake
 from tradewinds.core.decision.markets import MarketsAnnouncer
 from tradewinds.core.decision.plan import (
     ExchangeClocks,
@@ -65,9 +65,6 @@ from tradewinds.storage.decisions import (
 log = logging.getLogger("tradewinds.decision")
 
 DURABLE = "decisions"
-
-Series = tuple[str, str, str]  # exchange, symbol, timeframe
-_Close = tuple[ClosedCandle, Any]  # the close and its JetStream message
 
 
 def wall_clock_ms() -> int:
@@ -169,7 +166,7 @@ class DecisionService:
         await self.markets.start(self.roster, self._history_candles)
         await self.presence.start()
         self._tasks = [
-            asyncio.create_task(self._consume(), name="decision-consume"),
+            asyncio.create_task(self._intake().run(), name="decision-consume"),
             asyncio.create_task(self._reloads(), name="decision-reload"),
         ]
         log.info("decision: %d enabled assignments; reading closes as durable %r", len(self.roster), DURABLE)
@@ -238,85 +235,12 @@ class DecisionService:
 
     # -- closes ---------------------------------------------------------------------------
 
-    async def _consume(self) -> None:
-        """Fetch closes and hand them to tasks of their own, fetching on meanwhile.
+    def _intake(self) -> CloseIntake:
+        fetch, concurrent = self.settings.fetch_batch, self.settings.concurrent_batches
+        return CloseIntake(self._pull, self.handle_closes, self._count_error, fetch, concurrent)
 
-        A fetch returns the closes already in, so one minute's 200 closes, published one after
-        another by the core, arrive as several batches: handled one after another, the last
-        batch's strategies waited for the first batch's recording. The series of a batch that an
-        earlier task is still handling go in a task that waits for those first: each series stays
-        in order, and a slow market holds up only its own later closes."""
-        handling: dict[asyncio.Task[None], set[Series]] = {}
-        try:
-            while True:
-                try:
-                    messages = await self._pull.fetch(self.settings.fetch_batch, timeout=1.0)
-                except (TimeoutError, nats.errors.TimeoutError):
-                    continue
-                except Exception as exc:  # NATS reconnecting: wait and fetch again
-                    log.warning("decision: fetching closes failed: %s", exc)
-                    await asyncio.sleep(1.0)
-                    continue
-                by_series = await self._by_series(messages)
-                earlier = {task for task, series in handling.items() if series & by_series.keys()}
-                busy = set().union(*(handling[task] for task in earlier))
-                free = {key: closes for key, closes in by_series.items() if key not in busy}
-                waiting = {key: closes for key, closes in by_series.items() if key in busy}
-                while len(handling) >= self.settings.concurrent_batches:
-                    await asyncio.wait(handling, return_when=asyncio.FIRST_COMPLETED)
-                for group, after in ((free, set()), (waiting, earlier)):
-                    if group:
-                        task = asyncio.create_task(self._handle_after(after, _waves(list(group.values()))))
-                        handling[task] = set(group)
-                        task.add_done_callback(lambda done: handling.pop(done, None))
-        finally:
-            for task in handling:
-                task.cancel()  # each hands its closes back (nak) as it stops
-            await asyncio.gather(*handling, return_exceptions=True)
-
-    async def _handle_after(self, earlier: set[asyncio.Task[None]], waves: list[list[_Close]]) -> None:
-        if earlier:
-            await asyncio.wait(earlier)
-        await self._handle_waves(waves)
-
-    async def _by_series(
-        self, messages: list[Any]
-    ) -> dict[tuple[str, str, str], list[tuple[ClosedCandle, Any]]]:
-        by_series: dict[tuple[str, str, str], list[tuple[ClosedCandle, Any]]] = {}
-        for msg in messages:
-            try:
-                close = codec.decode(msg.data, ClosedCandle)
-            except msgspec.DecodeError as exc:
-                log.warning(
-                    "decision: dropped a message on %s that is not a ClosedCandle: %s", msg.subject, exc
-                )
-                await msg.term()
-                continue
-            by_series.setdefault((close.exchange, close.symbol, close.timeframe), []).append((close, msg))
-        return by_series
-
-    async def _handle_waves(self, waves: list[list[_Close]]) -> None:
-        """Wave k holds the k-th close of each series: series in parallel, each in order."""
-        for index, wave in enumerate(waves):
-            try:
-                await self.handle_closes(wave)
-            except asyncio.CancelledError:  # stopping: hand the closes back now, not after ack_wait
-                for later in waves[index:]:
-                    for _, msg in later:
-                        with contextlib.suppress(Exception):
-                            await msg.nak()
-                raise
-            except Exception as exc:  # the database or the bus failed: redeliver, in order
-                self.counters.errors += 1
-                log.error(
-                    "decision: handling %d closes failed (%s); they will be delivered again", len(wave), exc
-                )
-                for later in waves[index:]:
-                    for _, msg in later:
-                        with contextlib.suppress(Exception):
-                            await msg.nak(delay=2.0)
-                return
-            await asyncio.gather(*(msg.ack() for _, msg in wave), return_exceptions=True)
+    def _count_error(self) -> None:
+        self.counters.errors += 1
 
     async def handle_close(self, close: ClosedCandle, msg: Any = None) -> list[RecordedDecision]:
         """Evaluate the assignments due at `close`, record what they decided, publish the intents."""
@@ -467,11 +391,6 @@ class _Due:
     timeframe: Timeframe
     due: list[Assignment]
     stale: bool
-
-
-def _waves(series: list[list[_Close]]) -> list[list[_Close]]:
-    depth = max((len(items) for items in series), default=0)
-    return [[items[k] for items in series if k < len(items)] for k in range(depth)]
 
 
 def _ending_with(window: CandleArrays, close: ClosedCandle) -> CandleArrays:
