@@ -380,3 +380,22 @@ async def test_closes_waiting_for_their_turn_are_handed_back_at_a_stop(
     await again.start()
     await rig.evaluated_at(a, candles[-1].time)  # within 15 s: the ack wait is 60 s
     assert not any(d.stale for d in await world.decisions())
+
+
+async def test_a_close_published_while_the_service_stops_is_handed_back(rig: Rig) -> None:
+    """The server delivers a close published during a stop to the fetch the stop interrupted;
+    it is handed back, not kept for the minute's ack wait (stale by then: no trade)."""
+    world = rig.world
+    a = await world.assign("rising", LONG_WHEN_RISING)
+    candles = rising_candles(30)
+    await world.store(candles)
+    await rig.service.start()
+    await asyncio.sleep(0.3)  # fetching, nothing there yet
+    stopping = asyncio.create_task(rig.service.stop())
+    await asyncio.sleep(0.1)
+    await publish_close(rig.nc, candles[-1])
+    await stopping
+    again = DecisionService(rig.nc, world.engine, rig.service.settings, sizer=rig.service.sizer)
+    rig.service = again
+    await again.start()
+    await rig.evaluated_at(a, candles[-1].time)  # within 15 s: the ack wait is 60 s

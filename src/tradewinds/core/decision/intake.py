@@ -29,6 +29,7 @@ Series = tuple[str, str, str]  # exchange, symbol, timeframe
 Close = tuple[ClosedCandle, Any]  # the close and its JetStream message
 Handle = Callable[[list[Close]], Awaitable[object]]
 FETCH_WAIT_S = 1.0  # how long a fetch waits for closes (its pull request's life at the server)
+LAST_FETCH_WAIT_S = 0.05
 
 
 class CloseIntake:
@@ -71,11 +72,24 @@ class CloseIntake:
         finally:
             # Stopping. A close handed back now would go to the pull request of the fetch just
             # interrupted, still open at the server, and wait out the ack wait there (a minute:
-            # stale by then): let that request expire first.
+            # stale by then): let that request expire first. What it delivered meanwhile (closes
+            # published during the stop) sits in the subscription: handed back too.
             await asyncio.sleep(max(0.0, open_until - loop.time()))
+            delivered = await self._delivered_meanwhile()
             for task in handling:
                 task.cancel()  # each hands its closes back (nak) as it stops
             await asyncio.gather(*handling, return_exceptions=True)
+            for msg in delivered:
+                with contextlib.suppress(Exception):
+                    await msg.nak()
+
+    async def _delivered_meanwhile(self) -> list[Any]:
+        """The messages in the subscription that no fetch returned (a fetch takes those first;
+        with none, its own short pull request returns what is published while it lasts)."""
+        try:
+            return list(await self.pull.fetch(self.fetch_batch, timeout=LAST_FETCH_WAIT_S))
+        except Exception:  # none (a timeout), or the connection is gone
+            return []
 
     async def _handle_after(self, earlier: set[asyncio.Task[None]], in_waves: list[list[Close]]) -> None:
         if earlier:
