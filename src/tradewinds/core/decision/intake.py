@@ -79,9 +79,7 @@ class CloseIntake:
             for task in handling:
                 task.cancel()  # each hands its closes back (nak) as it stops
             await asyncio.gather(*handling, return_exceptions=True)
-            for msg in delivered:
-                with contextlib.suppress(Exception):
-                    await msg.nak()
+            await nak_all(delivered)
 
     async def _delivered_meanwhile(self) -> list[Any]:
         """The messages in the subscription that no fetch returned (a fetch takes those first;
@@ -138,7 +136,10 @@ def waves(series: list[list[Close]]) -> list[list[Close]]:
 
 async def hand_back(in_waves: list[list[Close]], delay: float | None = None) -> None:
     """Leave the closes for JetStream to deliver again (after `delay`), in order."""
-    for wave in in_waves:
-        for _, msg in wave:
-            with contextlib.suppress(Exception):
-                await msg.nak(delay=delay)
+    await nak_all([msg for wave in in_waves for _, msg in wave], delay)
+
+
+async def nak_all(messages: list[Any], delay: float | None = None) -> None:
+    for msg in messages:
+        with contextlib.suppress(Exception):  # the connection may be gone: the ack wait then
+            await msg.nak(delay=delay)

@@ -4,7 +4,7 @@ A paper account lives in the database, so executing its intents needs no exchang
 the records. One intent at a time took five or six round trips to the database (its assignment,
 its orders, newer decisions, its fills, the account's newest fill, then the order and its fill),
 about 5 ms on SQLite, so a close on which 10,000 paper assignments change position left orders
-waiting for a minute. The lane reads what a batch of intents needs in five queries, trades the
+waiting for a minute. The lane reads what a batch of intents needs in a few queries, trades the
 intents one after another in arrival order exactly as the executor does (the same planner,
 ledger, refusals and notes, each fill moving the in-memory paper account), and commits every
 order and fill of the batch at once.
@@ -324,13 +324,12 @@ class PaperLane:
                 row.filled, row.price, row.fee = fill.amount, fill.price, fill.fee
                 row.fee_currency = fill.fee_currency or None
                 fills.append((row, fill))
-        orders, fills_table = _ORDERS, _FILLS
         async with self.records.writing() as session:
             conn = await session.connection()
             # Core inserts (the ORM's bulk path added a third to the cost). RETURNING in parameter
             # order costs SQLite a statement per row: keyed instead.
             inserted = await conn.execute(
-                insert(orders).returning(orders.c.id, orders.c.intent_id, orders.c.leg),
+                insert(_ORDERS).returning(_ORDERS.c.id, _ORDERS.c.intent_id, _ORDERS.c.leg),
                 [_columns(row) for row in staged.orders],
             )
             ids = {(intent, leg): order_id for order_id, intent, leg in inserted.all()}
@@ -339,7 +338,7 @@ class PaperLane:
             fill_ids: dict[int, int] = {}
             if fills:
                 added = await conn.execute(
-                    insert(fills_table).returning(fills_table.c.id, fills_table.c.order_id),
+                    insert(_FILLS).returning(_FILLS.c.id, _FILLS.c.order_id),
                     [_fill_columns(row, fill) for row, fill in fills],
                 )
                 fill_ids = {order_id: fill_id for fill_id, order_id in added.all()}
@@ -355,8 +354,8 @@ _SLICE_TERMS = id_list_query(
 
 
 async def _contexts(session: AsyncSession, assignment_ids: list[int]) -> dict[int, Context]:
-    """Each assignment's terms, account and user: the terms through the driver (ORM rows of all
-    the assignments cost 150 us each), whole rows of the few accounts and users."""
+    """Each assignment's terms, account and user: the terms through the driver (an ORM row of
+    each assignment cost more than the rest of the read), whole rows of the few accounts and users."""
     terms = await select_rows(await session.connection(), _SLICE_TERMS, {"ids": assignment_ids})
     account_ids = sorted({int(row[1]) for row in terms})
     user_ids = sorted({int(row[2]) for row in terms})
